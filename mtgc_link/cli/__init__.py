@@ -11,7 +11,8 @@ from mtgc_link.cli.app import app
 
 _COMMAND_MODULES = [
     "mtgc_link.cli.phy",  # mtgc-link phy ber|bler
-    "mtgc_link.cli.codec",  # encode, decode, rd, transmit
+    "mtgc_link.cli.codec",  # encode, decode, rd
+    "mtgc_link.cli.link",  # transmit
     "mtgc_link.cli.sweep",  # sweep, plot, demo
     "mtgc_link.cli.train",  # train (MTGC)
 ]

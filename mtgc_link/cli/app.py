@@ -11,6 +11,11 @@ app = typer.Typer(
 )
 
 
+@app.callback()
+def _root() -> None:
+    """Images over a simulated 5G NR link (Sionna) with generative (MTGC) and classical codecs."""
+
+
 @app.command()
 def version() -> None:
     """Print the versions of mtgc-link and the libraries that shape results."""
