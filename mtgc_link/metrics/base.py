@@ -22,15 +22,54 @@ class MetricUnavailable(RuntimeError):
     """The metric cannot run here (missing weights or package); the message says why."""
 
 
+class MetricNotApplicable(ValueError):
+    """The metric is defined but not for this input (e.g. an image too small for 5-scale MS-SSIM,
+    or a caption metric called without a caption); the message says why."""
+
+
 class Metric(ABC):
     name: str = "metric"
     higher_is_better: bool = True
+    #: True for metrics that compare ``image`` with a text caption (``caption=`` keyword) instead of
+    #: with ``reference`` alone.
+    needs_caption: bool = False
 
     def availability(self) -> tuple[bool, str | None]:
         return True, None
+
+    def require_available(self) -> None:
+        """Raise ``MetricUnavailable`` with the reason when the metric cannot run here."""
+        ok, reason = self.availability()
+        if not ok:
+            raise MetricUnavailable(f"{self.name}: {reason}")
 
     @abstractmethod
     def __call__(self, reference: np.ndarray, image: np.ndarray, **kwargs) -> float: ...
 
 
 METRICS: Registry[type[Metric]] = Registry("metric")
+
+
+def check_image(arr: object, name: str = "image") -> np.ndarray:
+    """Validate one image: numpy uint8, shape (H, W, 3). Errors name the argument and what is wrong."""
+    if not isinstance(arr, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array of shape (H, W, 3), got {type(arr).__name__}")
+    if arr.dtype != np.uint8:
+        raise TypeError(
+            f"{name} must have dtype uint8 (RGB values 0..255), got {arr.dtype}; "
+            "convert float images with np.clip(np.round(x * 255), 0, 255).astype(np.uint8)"
+        )
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise ValueError(f"{name} must have shape (H, W, 3) (RGB), got {arr.shape}")
+    if arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(f"{name} is empty: shape {arr.shape}")
+    return arr
+
+
+def check_pair(reference: object, image: object) -> tuple[np.ndarray, np.ndarray]:
+    """Validate a (reference, image) pair: both uint8 (H, W, 3) and of the same shape."""
+    ref = check_image(reference, "reference")
+    img = check_image(image, "image")
+    if ref.shape != img.shape:
+        raise ValueError(f"reference and image shapes differ: reference {ref.shape}, image {img.shape}")
+    return ref, img
