@@ -1,0 +1,131 @@
+"""Validated configuration of the NR physical layer (pydantic).
+
+``PhyConfig`` fixes everything a :class:`channels.Link` needs: numerology, allocation, DMRS layout, MCS,
+LDPC decoding, channel estimation (CSI) and the channel model (``ChannelConfig``). Invalid values raise a
+``pydantic.ValidationError`` whose message names the offending field.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+CHANNEL_MODELS = ("awgn", "rayleigh", "tdl", "cdl")
+PROFILES = ("A", "B", "C", "D", "E")
+SUBCARRIER_SPACINGS_KHZ = (15, 30, 60, 120)
+CSI_MODES = ("perfect", "ls", "lmmse")
+# Highest valid MCS index per 38.214 table (PUSCH, no transform precoding; above: retransmissions only).
+MAX_MCS_INDEX = {1: 28, 2: 27}
+MODULATION_ORDERS = (2, 4, 6, 8)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ChannelConfig(_Strict):
+    """Channel model between one single-antenna transmitter and one single-antenna receiver.
+
+    model: "awgn" | "rayleigh" (flat block fading, one gain per slot) | "tdl" | "cdl" (3GPP TR 38.901).
+    profile: TDL/CDL profile "A".."E" (ignored by awgn/rayleigh).
+    delay_spread_ns: RMS delay spread in ns (TDL/CDL), > 0.
+    speed_mps: UE speed in m/s (Doppler of TDL/CDL), >= 0.
+    carrier_hz: carrier frequency in Hz (TDL/CDL Doppler), > 0.
+    """
+
+    model: str = "awgn"
+    profile: str = "A"
+    delay_spread_ns: float = Field(100.0, gt=0)
+    speed_mps: float = Field(0.0, ge=0)
+    carrier_hz: float = Field(3.5e9, gt=0)
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        v = v.lower()
+        if v not in CHANNEL_MODELS:
+            raise ValueError(f"unknown channel model {v!r}; known: {', '.join(CHANNEL_MODELS)}")
+        return v
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, v: str) -> str:
+        v = v.upper()
+        if v not in PROFILES:
+            raise ValueError(f"unknown TDL/CDL profile {v!r}; known: {', '.join(PROFILES)}")
+        return v
+
+
+class PhyConfig(_Strict):
+    """One NR PUSCH-like link: single layer, single antenna, frequency-domain OFDM slots.
+
+    MCS: either ``mcs_index`` (+ ``mcs_table`` 1: 64QAM table, 2: 256QAM table, TS 38.214 5.1.3.1) or
+    explicit ``modulation_order`` (bits per QAM symbol) + ``code_rate`` (target rate, CRC included).
+    With neither, MCS index 14 of table 1 is used.
+    csi: "perfect" (true channel), "ls" (LS on DMRS + linear interpolation), "lmmse" (LMMSE estimation from
+    DMRS with channel covariances sampled from the configured model); equalization is LMMSE in all cases.
+    max_batch_slots: slots decoded in one batch; longer payloads run in chunks of this size (memory bound).
+    """
+
+    channel: ChannelConfig = Field(default_factory=ChannelConfig)
+    num_prbs: int = Field(24, ge=1, le=275)
+    subcarrier_spacing_khz: int = 30
+    num_ofdm_symbols: int = Field(14, ge=4, le=14)
+    dmrs_additional_position: int = Field(1, ge=0, le=3)
+    dmrs_length: int = Field(1, ge=1, le=2)
+    mcs_index: int | None = Field(None, ge=0)
+    mcs_table: int = 1
+    modulation_order: int | None = None
+    code_rate: float | None = Field(None, gt=0, le=948 / 1024)
+    csi: Literal["perfect", "ls", "lmmse"] = "ls"
+    ldpc_iterations: int = Field(20, ge=1, le=200)
+    max_batch_slots: int = Field(256, ge=1)
+
+    @field_validator("subcarrier_spacing_khz")
+    @classmethod
+    def _known_scs(cls, v: int) -> int:
+        if v not in SUBCARRIER_SPACINGS_KHZ:
+            raise ValueError(f"subcarrier spacing {v} kHz not in {SUBCARRIER_SPACINGS_KHZ}")
+        return v
+
+    @field_validator("mcs_table")
+    @classmethod
+    def _known_table(cls, v: int) -> int:
+        if v not in MAX_MCS_INDEX:
+            raise ValueError(f"MCS table {v} not supported; use 1 (64QAM) or 2 (256QAM)")
+        return v
+
+    @field_validator("modulation_order")
+    @classmethod
+    def _known_qm(cls, v: int | None) -> int | None:
+        if v is not None and v not in MODULATION_ORDERS:
+            raise ValueError(f"modulation_order {v} not in {MODULATION_ORDERS} (QPSK..256QAM)")
+        return v
+
+    @model_validator(mode="after")
+    def _resolve_mcs(self) -> PhyConfig:
+        explicit = (self.modulation_order is not None, self.code_rate is not None)
+        if any(explicit) and not all(explicit):
+            raise ValueError("modulation_order and code_rate must be given together")
+        if all(explicit) and self.mcs_index is not None:
+            raise ValueError("give either mcs_index or modulation_order + code_rate, not both")
+        if self.mcs_index is not None and self.mcs_index > MAX_MCS_INDEX[self.mcs_table]:
+            raise ValueError(
+                f"mcs_index {self.mcs_index} out of range for mcs_table {self.mcs_table} "
+                f"(0..{MAX_MCS_INDEX[self.mcs_table]})"
+            )
+        if not any(explicit) and self.mcs_index is None:
+            object.__setattr__(self, "mcs_index", 14)
+        if self.dmrs_length == 2 and self.dmrs_additional_position > 1:
+            raise ValueError("dmrs_additional_position must be <= 1 with dmrs_length 2 (TS 38.211)")
+        return self
+
+    @property
+    def qm_and_rate(self) -> tuple[int, float]:
+        """(bits per QAM symbol, target code rate) of the configured MCS."""
+        if self.modulation_order is not None:
+            return self.modulation_order, float(self.code_rate)
+        from channels.mcs import mcs_from_index
+
+        return mcs_from_index(self.mcs_index, self.mcs_table)
