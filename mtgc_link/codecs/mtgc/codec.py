@@ -1,0 +1,382 @@
+"""``mtgc``: the MTGC codec (caption + HCI + Semantic Pseudo-Words -> multimodal-guided diffusion decoder).
+
+Encode: caption (user text, a captions file, or the BLIP captioner) -> caption coder; image -> HCI (BPG);
+image -> SPWs (TASCM + entropy model); all packed by ``bitstream.pack_bitstream``.
+
+Decode has two stages so that every byte is checked before any model runs:
+
+1. ``parse_guidance(data)``: header + CRCs, then caption / HCI / SPW decoding. A bad header -> typed
+   failure; a bad segment -> that guidance is dropped (``None``) and the others go on.
+2. ``models.generate(...)`` with whatever guidance survived, the seed and the step count from the header.
+
+Decoding is a pure function of the bytes (and the profile), so the sweep's decode cache is valid.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mtgc_link.codecs.base import CODECS, Decoded, Encoded, RateControlError, SourceCodec, check_image
+from mtgc_link.codecs.mtgc import bitstream as bs
+from mtgc_link.codecs.mtgc.caption import (
+    CaptionDecodeError,
+    CaptionerUnavailable,
+    decode_caption,
+    encode_caption,
+    shared_captioner,
+)
+from mtgc_link.codecs.mtgc.hci import DEFAULT_Q, HCIDecodeError, decode_hci, encode_hci, hci_size
+from mtgc_link.codecs.mtgc.ratecontrol import Rung, ladder_for
+
+MAX_PIXELS = 64_000_000  # a stream claiming a larger image is refused before anything is allocated
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@functools.lru_cache(maxsize=4)
+def _load_models(profile: str, device: str | None):
+    """The models of a profile, loaded once per process (the slow part)."""
+    from mtgc_link.codecs.mtgc.profiles import load_profile
+
+    return load_profile(profile, device=device)
+
+
+@dataclass
+class Guidance:
+    """The output of the byte-handling stage: what the decoder will be guided by."""
+
+    header: bs.Header
+    caption: str | None = None
+    hci: np.ndarray | None = None  # uint8 (ceil(H/s), ceil(W/s), 3)
+    spws: Any = None  # torch.Tensor [K, D]
+    used: list[str] = field(default_factory=list)
+    dropped: dict[str, str] = field(default_factory=dict)  # modality -> why
+    sizes: dict[str, int] = field(default_factory=dict)
+    trailing_bytes: int = 0
+
+    def info(self) -> dict[str, Any]:
+        h = self.header
+        return {
+            "used": list(self.used),
+            "dropped": dict(self.dropped),
+            "absent": [m for m in bs.MODALITIES if m not in h.modalities],
+            "caption": self.caption,
+            "segments": dict(self.sizes),
+            "seed": h.seed,
+            "steps": h.steps,
+            "k": h.k,
+            "hci_scale": h.hci_scale,
+            "trailing_bytes": self.trailing_bytes,
+        }
+
+
+def _image_key(image: np.ndarray) -> str:
+    return hashlib.sha1(repr(image.shape).encode() + np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+class CaptionsFile:
+    """A JSON file ``{image name or stem: caption}``. Lookup by name, or by pixel content for images that
+    sit next to the file (so a sweep that only passes pixels still finds the caption of ``kodim01.png``)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            raw = json.loads(self.path.read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(
+                f"captions_file {str(self.path)!r} is not a readable JSON object: {exc}"
+            ) from None
+        if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+            raise ValueError(f"captions_file {str(self.path)!r} must map image names to caption strings")
+        self.by_name = {Path(k).stem: v for k, v in raw.items()}
+        self._by_pixels: dict[str, str] | None = None
+
+    def lookup(self, image: np.ndarray, image_id: str | None = None) -> str | None:
+        if image_id is not None and Path(image_id).stem in self.by_name:
+            return self.by_name[Path(image_id).stem]
+        if self._by_pixels is None:
+            from PIL import Image
+
+            self._by_pixels = {}
+            for p in sorted(self.path.parent.iterdir()):
+                if p.suffix.lower() in _IMAGE_SUFFIXES and p.stem in self.by_name:
+                    pixels = np.asarray(Image.open(p).convert("RGB"))
+                    self._by_pixels[_image_key(pixels)] = self.by_name[p.stem]
+        return self._by_pixels.get(_image_key(image))
+
+
+@CODECS.register("mtgc")
+class MTGCCodec(SourceCodec):
+    """The MTGC codec. Arguments (all optional):
+
+    profile: 'tiny' | 'reference' | a folder saved by ``save_profile``.
+    steps / k / hci_scale / hci_q: the default setting (None = the profile's ``default_steps``,
+        ``default_spws``, ``train_hci_factor`` and BPG QP ``hci.DEFAULT_Q``); ``k=0`` or ``hci_scale=0``
+        leave that modality out. With ``max_bits`` the ladder (ratecontrol.py) picks K and the HCI.
+    seed: the decoder's noise seed, written in the header.
+    caption: a caption for every image (replaces the captioner); ``captions_file``: JSON name -> caption.
+    device: torch device for the models (None = CPU).
+    """
+
+    name = "mtgc"
+
+    def __init__(
+        self,
+        profile: str = "tiny",
+        steps: int | None = None,
+        k: int | None = None,
+        hci_scale: int | None = None,
+        hci_q: int | None = None,
+        seed: int = 0,
+        caption: str | None = None,
+        captions_file: str | Path | None = None,
+        device: str | None = None,
+    ) -> None:
+        if not isinstance(profile, str) or not profile:
+            raise ValueError(f"profile must be 'tiny', 'reference' or a folder, got {profile!r}")
+        for arg, v, lo, hi in (
+            ("steps", steps, 1, 255),
+            ("k", k, 0, 255),
+            ("hci_scale", hci_scale, 0, 255),
+            ("hci_q", hci_q, 0, 51),
+            ("seed", seed, 0, 2**32 - 1),
+        ):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi):
+                raise ValueError(f"{arg} must be an integer in {lo}..{hi}, got {v!r}")
+        if caption is not None and not isinstance(caption, str):
+            raise TypeError(f"caption must be a str, got {type(caption).__name__}")
+        self.profile, self.device, self.seed = profile, device, seed
+        self.steps, self.k, self.hci_scale, self.hci_q = steps, k, hci_scale, hci_q
+        self.caption = caption
+        self.captions = CaptionsFile(captions_file) if captions_file is not None else None
+
+    # ------------------------------------------------------------------ models and identity
+    @property
+    def models(self):
+        """The profile's models (loaded on first use; raises ProfileUnavailable naming what is missing)."""
+        return _load_models(self.profile, self.device)
+
+    @property
+    def profile_id(self) -> int:
+        return bs.PROFILE_IDS.get(self.profile, bs.PROFILE_IDS["custom"])
+
+    @property
+    def backend(self) -> str:
+        try:
+            trained = self.models.trained
+        except Exception as exc:  # ProfileUnavailable and friends: the label must not raise
+            return f"mtgc-{Path(self.profile).name}(unavailable: {type(exc).__name__})"
+        return f"mtgc-{Path(self.profile).name}" + ("" if trained else "(untrained)")
+
+    def settings(self) -> dict[str, Any]:
+        # steps, seed, K and the HCI scale are in the bytes; only the models change the decoder's output.
+        return {"profile": self.profile}
+
+    def default_rung(self) -> Rung:
+        cfg = self.models.config
+        k = cfg.default_spws if self.k is None else min(self.k, cfg.max_spws)
+        scale = cfg.train_hci_factor if self.hci_scale is None else self.hci_scale
+        return Rung(scale or None, DEFAULT_Q if self.hci_q is None else self.hci_q, k)
+
+    def ladder(self) -> tuple[Rung, ...]:
+        return ladder_for(self.models.config.max_spws)
+
+    # ------------------------------------------------------------------ encode
+    def _caption_for(self, image: np.ndarray, caption: str | None, image_id: str | None) -> tuple:
+        """-> (caption or None, source, note)."""
+        if caption is not None:
+            return caption, "argument", None
+        if self.caption is not None:
+            return self.caption, "codec setting", None
+        if self.captions is not None:
+            found = self.captions.lookup(image, image_id)
+            if found is not None:
+                return found, f"captions_file {self.captions.path.name}", None
+        cfg = self.models.config
+        try:
+            captioner = shared_captioner(cfg.captioner_id, cfg.max_caption_tokens, self.device)
+            return captioner.caption(image), f"captioner {cfg.captioner_id}", None
+        except CaptionerUnavailable as exc:
+            return None, None, f"no caption: {exc}"
+
+    def encode(
+        self,
+        image: np.ndarray,
+        max_bits: int | None = None,
+        quality: float | None = None,
+        *,
+        caption: str | None = None,
+        image_id: str | None = None,
+    ) -> Encoded:
+        """uint8 (H, W, 3) -> Encoded. ``quality``: a ladder rung index (0 = richest); ``max_bits``: the
+        first rung that fits; neither: the default setting. ``caption`` replaces every other caption source;
+        ``image_id`` (a file name) selects the caption in ``captions_file``."""
+        image = check_image(image)
+        if max_bits is not None and quality is not None:
+            raise ValueError("mtgc: give max_bits or quality, not both")
+        h, w = image.shape[:2]
+        if h > 0xFFFF or w > 0xFFFF or h * w > MAX_PIXELS:
+            raise ValueError(
+                f"image of {h}x{w} exceeds the MTGC header's limits (65535 per side, {MAX_PIXELS} px)"
+            )
+        models = self.models
+        text, source, note = self._caption_for(image, caption, image_id)
+        cap_bytes = encode_caption(text) if text is not None else None
+        hci_cache: dict[tuple[int, int], bytes] = {}
+        spw_cache: dict[int, bytes] = {}
+
+        def build(rung: Rung) -> tuple[bytes, dict[str, Any]]:
+            payloads: dict[str, bytes] = {}
+            if cap_bytes is not None and rung.caption:
+                payloads["caption"] = cap_bytes
+            if rung.hci_scale:
+                key = (rung.hci_scale, rung.hci_q)
+                if key not in hci_cache:
+                    hci_cache[key] = encode_hci(image, rung.hci_scale, rung.hci_q)
+                payloads["hci"] = hci_cache[key]
+            if rung.k > 0:
+                if rung.k not in spw_cache:
+                    spw_cache[rung.k] = models.encode_spws(image, rung.k)
+                payloads["spw"] = spw_cache[rung.k]
+            header = bs.Header(
+                profile_id=self.profile_id,
+                height=h,
+                width=w,
+                seed=self.seed,
+                k=rung.k,
+                hci_scale=rung.hci_scale or 1,
+                steps=self.steps or models.config.default_steps,
+                modalities=tuple(m for m in bs.MODALITIES if m in payloads),
+            )
+            return bs.pack_bitstream(header, payloads), payloads
+
+        rung_index: int | None = None
+        if max_bits is not None:
+            if isinstance(max_bits, bool) or not isinstance(max_bits, int | np.integer):
+                raise TypeError(f"mtgc: max_bits must be an int, got {type(max_bits).__name__}")
+            smallest = None
+            for i, rung in enumerate(self.ladder()):
+                data, payloads = build(rung)
+                smallest = min(8 * len(data), smallest or 8 * len(data))
+                if 8 * len(data) <= max_bits:
+                    rung_index = i
+                    break
+            else:
+                raise RateControlError(self.name, int(max_bits), smallest)
+        elif quality is not None:
+            ladder = self.ladder()
+            if isinstance(quality, bool) or quality != int(quality) or not 0 <= quality < len(ladder):
+                raise ValueError(
+                    f"mtgc: quality is a ladder rung index in 0..{len(ladder) - 1}, got {quality!r}"
+                )
+            rung_index = int(quality)
+            rung = ladder[rung_index]
+            data, payloads = build(rung)
+        else:
+            rung = self.default_rung()
+            data, payloads = build(rung)
+
+        parsed = bs.parse_bitstream(data)
+        info = {
+            "codec": self.name,
+            "backend": self.backend,
+            "trained": bool(models.trained),
+            "modalities": list(parsed.header.modalities),
+            "segments": {m: parsed.sizes().get(m, 0) for m in ("header", *bs.MODALITIES)},
+            "caption": text if "caption" in payloads else None,
+            "caption_source": source if "caption" in payloads else None,
+            "rung": rung_index,
+            "k": rung.k,
+            "hci_scale": rung.hci_scale,
+            "hci_q": rung.hci_q if rung.hci_scale else None,
+            "steps": parsed.header.steps,
+            "seed": self.seed,
+            "bits": 8 * len(data),
+            "bpp": 8 * len(data) / (h * w),
+            "max_bits": max_bits,
+        }
+        if note:
+            info["note"] = note
+        return Encoded(data, info)
+
+    # ------------------------------------------------------------------ decode
+    def parse_guidance(self, data: bytes) -> Guidance | Decoded:
+        """Stage 1 of decoding: every byte is checked and decoded here. -> Guidance, or a typed failure."""
+        if not isinstance(data, bytes | bytearray | memoryview):
+            return Decoded.failure(f"data must be bytes, got {type(data).__name__}", failure="type")
+        try:
+            stream = bs.parse_bitstream(bytes(data))
+        except bs.HeaderError as exc:
+            return Decoded.failure(f"mtgc header: {exc}", failure=f"header_{exc.kind}")
+        h = stream.header
+        if h.height * h.width > MAX_PIXELS:
+            return Decoded.failure(
+                f"mtgc header: {h.height}x{h.width} exceeds {MAX_PIXELS} px", failure="header_field"
+            )
+        if h.profile_id != bs.PROFILE_IDS["custom"] and self.profile_id not in (
+            bs.PROFILE_IDS["custom"],
+            h.profile_id,
+        ):
+            made_by = {v: k for k, v in bs.PROFILE_IDS.items()}.get(h.profile_id, h.profile_id)
+            return Decoded.failure(
+                f"mtgc: stream made by profile {made_by!r}, this decoder has {self.profile!r}",
+                failure="profile_mismatch",
+            )
+        try:
+            models = self.models
+        except Exception as exc:  # ProfileUnavailable: the reason names what is missing
+            return Decoded.failure(f"mtgc: {exc}", failure="profile_unavailable")
+        g = Guidance(
+            h, dropped=dict(stream.dropped), sizes=stream.sizes(), trailing_bytes=stream.trailing_bytes
+        )
+        from mtgc_link.codecs.mtgc.entropy import SPWDecodeError
+
+        seg = stream.segments
+        if "caption" in seg:
+            try:
+                g.caption = decode_caption(seg["caption"])
+            except CaptionDecodeError as exc:
+                g.dropped["caption"] = str(exc)
+        if "hci" in seg:
+            try:
+                g.hci = decode_hci(seg["hci"], hci_size(h.height, h.width, h.hci_scale))
+            except HCIDecodeError as exc:
+                g.dropped["hci"] = str(exc)
+        if "spw" in seg:
+            if h.k > models.config.max_spws:
+                g.dropped["spw"] = f"K={h.k} exceeds the profile's max_spws={models.config.max_spws}"
+            else:
+                try:
+                    g.spws = models.decode_spws(seg["spw"], h.k)
+                except SPWDecodeError as exc:
+                    g.dropped["spw"] = str(exc)
+        g.used = [m for m in bs.MODALITIES if m in seg and m not in g.dropped]
+        return g
+
+    def decode(self, data: bytes) -> Decoded:
+        g = self.parse_guidance(data)
+        if isinstance(g, Decoded):
+            return g
+        h = g.header
+        try:
+            image = self.models.generate(
+                size=(h.height, h.width),
+                seed=h.seed,
+                caption=g.caption,
+                spws=g.spws,
+                hci=g.hci,
+                steps=h.steps,
+            )
+        except Exception as exc:  # never raise from decode; the reason says what went wrong
+            return Decoded.failure(
+                f"mtgc generate failed: {type(exc).__name__}: {exc}", failure="generate", **g.info()
+            )
+        info = g.info()
+        info.update(backend=self.backend, trained=bool(self.models.trained))
+        return Decoded(np.ascontiguousarray(image), True, None, info)
