@@ -99,13 +99,14 @@ def test_lpips_equals_torchmetrics_forward(random_backbones, monkeypatch, net, c
     features = make()
     features.load_state_dict(ours.features.state_dict())
     monkeypatch.setattr(tm_lpips, "_get_tv_model_features", lambda name, pretrained: features)
-    reference = tm_lpips._LPIPS(pretrained=True, net=net).eval()
+    reference = tm_lpips._LPIPS(pretrained=True, net=net).eval().double()
+    ours = ours.double()  # float64 on both sides, so the comparison can be tight
     a, b = _images(2)
-    x0, x1 = to_tensor(a, -1, 1), to_tensor(b, -1, 1)
+    x0, x1 = to_tensor(a, -1, 1).double(), to_tensor(b, -1, 1).double()
     with torch.no_grad():
         expected = float(reference(x0, x1).squeeze())
         got = float(ours(x0, x1)[0])
-    assert got == pytest.approx(expected, rel=1e-5)
+    assert got == pytest.approx(expected, rel=1e-9)
 
 
 def test_dists_equals_torchmetrics_forward(random_backbones, monkeypatch):
@@ -117,10 +118,11 @@ def test_dists_equals_torchmetrics_forward(random_backbones, monkeypatch):
     monkeypatch.setattr(tm_dists, "_TORCHVISION_AVAILABLE", True)
     monkeypatch.setattr(tm_dists, "vgg16", lambda weights: SimpleNamespace(features=features), raising=False)
     monkeypatch.setattr(tm_dists, "VGG16_Weights", SimpleNamespace(DEFAULT=None), raising=False)
-    reference = tm_dists.DISTSNetwork().eval()
+    reference = tm_dists.DISTSNetwork().eval().double()
+    ours = ours.double()
     a, b = _images(3)
-    x0, x1 = to_tensor(a, 0, 1), to_tensor(b, 0, 1)
+    x0, x1 = to_tensor(a, 0, 1).double(), to_tensor(b, 0, 1).double()
     with torch.no_grad():
         expected = float(reference(x0, x1))
         got = float(ours(x0, x1)[0])
-    assert got == pytest.approx(expected, rel=1e-5, abs=1e-7)
+    assert got == pytest.approx(expected, rel=1e-9)

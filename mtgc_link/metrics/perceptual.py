@@ -84,7 +84,7 @@ class LPIPSNet(nn.Module):
         return outs
 
     def forward(self, x0: torch.Tensor, x1: torch.Tensor) -> torch.Tensor:
-        total = torch.zeros(x0.shape[0], device=x0.device)
+        total = torch.zeros(x0.shape[0], dtype=x0.dtype, device=x0.device)
         for k, (f0, f1) in enumerate(zip(self._taps(x0), self._taps(x1), strict=True)):
             # Unit-normalise along channels (eps as upstream), squared difference, learned 1x1 weights.
             f0 = f0 / torch.sqrt(1e-8 + (f0**2).sum(1, keepdim=True))
@@ -130,7 +130,7 @@ class DISTSNet(nn.Module):
         w_sum = self.alpha.sum() + self.beta.sum()
         alphas = torch.split(self.alpha / w_sum, self.CHANNELS, dim=1)
         betas = torch.split(self.beta / w_sum, self.CHANNELS, dim=1)
-        texture = structure = torch.zeros(x0.shape[0], device=x0.device)
+        texture = structure = torch.zeros(x0.shape[0], dtype=x0.dtype, device=x0.device)
         for f0, f1, a, b in zip(self._taps(x0), self._taps(x1), alphas, betas, strict=True):
             m0, m1 = f0.mean((2, 3), keepdim=True), f1.mean((2, 3), keepdim=True)
             v0, v1 = ((f0 - m0) ** 2).mean((2, 3), keepdim=True), ((f1 - m1) ** 2).mean((2, 3), keepdim=True)
