@@ -1,0 +1,214 @@
+"""`mtgc-link encode | decode | rd`: the source codecs on their own (no channel).
+
+Exit codes: 0 done; 2 bad arguments (one line on stderr); 3 the bytes cannot be decoded
+(one-line reason on stderr); 4 no codec setting fits ``--max-bits``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from mtgc_link.cli.app import app
+
+EXIT_BAD_ARGS, EXIT_UNDECODABLE, EXIT_NO_FIT = 2, 3, 4
+_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp"}
+
+CodecOpt = typer.Option(..., "--codec", "-c", help="Codec name (jpeg, bpg, avif, jpeg2000, webp, mtgc).")
+SetOpt = typer.Option(None, "--set", help="Codec setting key=value, e.g. --set chroma=420 (repeatable).")
+
+
+def _fail(code: int, message: str) -> typer.Exit:
+    typer.echo(" ".join(message.split()), err=True)
+    return typer.Exit(code)
+
+
+def _parse_settings(items: list[str] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise _fail(EXIT_BAD_ARGS, f"--set expects key=value, got {item!r}")
+        value: Any = raw
+        for conv in (int, float):
+            try:
+                value = conv(raw)
+                break
+            except ValueError:
+                pass
+        out[key.strip()] = value
+    return out
+
+
+def _make_codec(name: str, settings: list[str] | None):
+    from mtgc_link.codecs import get_codec
+
+    try:
+        return get_codec(name, **_parse_settings(settings))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _fail(EXIT_BAD_ARGS, f"codec {name!r}: {exc.args[0] if exc.args else exc}") from None
+
+
+def _read_image(path: Path):
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as exc:
+        raise _fail(EXIT_BAD_ARGS, f"IMAGE {path}: cannot read ({exc})") from None
+
+
+@app.command()
+def encode(
+    image: Path = typer.Argument(..., help="Input image (any format Pillow reads)."),
+    out: Path = typer.Argument(..., help="Output bitstream (.bin)."),
+    codec: str = CodecOpt,
+    max_bits: int | None = typer.Option(None, "--max-bits", help="Rate budget in bits (rate control)."),
+    quality: float | None = typer.Option(None, "--quality", "-q", help="The codec's quality knob."),
+    settings: list[str] | None = SetOpt,
+) -> None:
+    """Encode IMAGE into OUT (rate = 8 x its size); prints bytes, bpp, quality, ladder step, backend."""
+    if max_bits is not None and quality is not None:
+        raise _fail(EXIT_BAD_ARGS, "give --max-bits or --quality, not both")
+    from mtgc_link.codecs import RateControlError
+
+    c = _make_codec(codec, settings)
+    img = _read_image(image)
+    try:
+        enc = c.encode(img, max_bits=max_bits, quality=quality)
+    except RateControlError as exc:
+        raise _fail(EXIT_NO_FIT, str(exc)) from None
+    except (TypeError, ValueError) as exc:
+        raise _fail(EXIT_BAD_ARGS, str(exc)) from None
+    out.write_bytes(enc.data)
+    info = enc.info
+    typer.echo(
+        f"{out}: {len(enc.data)} bytes, {8 * len(enc.data) / (img.shape[0] * img.shape[1]):.4f} bpp, "
+        f"quality {info.get('quality')}, ladder step {info.get('ladder_step', 0)}, backend {c.backend}"
+    )
+
+
+@app.command()
+def decode(
+    data: Path = typer.Argument(..., help="Bitstream written by `mtgc-link encode`."),
+    out: Path = typer.Argument(..., help="Output image (.png)."),
+    codec: str = CodecOpt,
+    settings: list[str] | None = SetOpt,
+) -> None:
+    """Decode IN.bin to OUT.png. Exit 3 with a one-line reason when the bytes cannot be decoded."""
+    from PIL import Image
+
+    c = _make_codec(codec, settings)
+    try:
+        raw = data.read_bytes()
+    except OSError as exc:
+        raise _fail(EXIT_BAD_ARGS, f"IN {data}: cannot read ({exc.strerror})") from None
+    res = c.decode(raw)
+    if not res.ok:
+        raise _fail(EXIT_UNDECODABLE, f"cannot decode {data}: {res.reason}")
+    Image.fromarray(res.image).save(out)
+    h, w = res.image.shape[:2]
+    typer.echo(f"{out}: {w}x{h}, backend {c.backend}")
+
+
+def _metric(fn, ref, img) -> float | None:
+    try:
+        return float(fn(ref, img))
+    except ValueError:  # e.g. MS-SSIM on an image under 161 px
+        return None
+
+
+def _mean(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return sum(vals) / len(vals) if vals and len(vals) == len(values) else None
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+def rd(
+    ctx: typer.Context,
+    codec: str = CodecOpt,
+    images: Path = typer.Option(..., "--images", help="Folder of images (all .png/.jpg/... in it)."),
+    quality: list[float] = typer.Option(..., "--quality", "-q", help="Quality values: --quality 47 42 37."),
+    settings: list[str] | None = SetOpt,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of a table."),
+    limit: int | None = typer.Option(None, "--limit", help="Use only the first N images (sorted by name)."),
+) -> None:
+    """Rate-distortion points: per image and mean bytes, bpp, PSNR (dB), MS-SSIM at each quality."""
+    from mtgc_link.metrics import ms_ssim, psnr
+
+    qualities = list(quality)
+    for extra in ctx.args:  # `--quality 47 42 37`: click leaves 42 and 37 as extra arguments
+        try:
+            qualities.append(float(extra))
+        except ValueError:
+            raise _fail(EXIT_BAD_ARGS, f"unexpected argument {extra!r} (qualities must be numbers)") from None
+    qualities = [int(q) if float(q).is_integer() else q for q in qualities]
+    if not images.is_dir():
+        raise _fail(EXIT_BAD_ARGS, f"--images {images}: not a folder")
+    paths = sorted(p for p in images.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)[:limit]
+    if not paths:
+        raise _fail(EXIT_BAD_ARGS, f"--images {images}: no images found")
+    c = _make_codec(codec, settings)
+    results = []
+    for path in paths:
+        img = _read_image(path)
+        for q in qualities:
+            try:
+                enc = c.encode(img, quality=q)
+            except (TypeError, ValueError) as exc:
+                raise _fail(EXIT_BAD_ARGS, str(exc)) from None
+            dec = c.decode(enc.data)
+            row = {
+                "image": path.name,
+                "quality": q,
+                "bytes": len(enc.data),
+                "bpp": 8 * len(enc.data) / (img.shape[0] * img.shape[1]),
+                "psnr": _metric(psnr, img, dec.image) if dec.ok else None,
+                "ms_ssim": _metric(ms_ssim, img, dec.image) if dec.ok else None,
+                "decoded": dec.ok,
+            }
+            results.append(row)
+            if not as_json:
+                typer.echo(_fmt_row(row))
+    mean = []
+    for q in qualities:
+        rows = [r for r in results if r["quality"] == q]
+        mean.append(
+            {
+                "quality": q,
+                "bytes": sum(r["bytes"] for r in rows) / len(rows),
+                "bpp": sum(r["bpp"] for r in rows) / len(rows),
+                "psnr": _mean([r["psnr"] for r in rows]),
+                "ms_ssim": _mean([r["ms_ssim"] for r in rows]),
+            }
+        )
+    if as_json:
+        doc = {
+            "codec": codec,
+            "backend": c.backend,
+            "settings": c.settings(),
+            "results": results,
+            "mean": mean,
+        }
+        json.dump(doc, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+        return
+    typer.echo(f"mean over {len(paths)} images ({codec}, backend {c.backend}):")
+    for m in mean:
+        typer.echo(_fmt_row({"image": "mean", **m}))
+
+
+def _fmt_row(r: dict[str, Any]) -> str:
+    def f(v: float | None, spec: str) -> str:
+        return "n/a" if v is None else format(v, spec)
+
+    return (
+        f"{r['image']:<16} q={r['quality']:<6} bytes={f(r['bytes'], '.0f'):>8} bpp={f(r['bpp'], '.4f')} "
+        f"psnr={f(r['psnr'], '.2f')} ms_ssim={f(r['ms_ssim'], '.4f')}"
+    )
