@@ -184,7 +184,7 @@ class _LPIPS(_NetworkMetric):
         return [
             (
                 find_weight_file(backbone_file, self.weights_dir),
-                f"{self.name} (torchvision backbone)",
+                f"torchvision's {'AlexNet' if self.net == 'alex' else 'VGG16'} checkpoint",
                 TORCHVISION_URL + backbone_file,
             ),
             (
@@ -197,7 +197,7 @@ class _LPIPS(_NetworkMetric):
                         ("torchmetrics", f"functional/image/lpips_models/{self.net}.pth"),
                     ),
                 ),
-                f"{self.name} (linear heads v0.1)",
+                "the LPIPS v0.1 linear heads",
                 f"https://github.com/richzhang/PerceptualSimilarity/raw/master/lpips/weights/v0.1/{self.net}.pth",
             ),
         ]
@@ -248,7 +248,7 @@ class DISTS(_NetworkMetric):
         return [
             (
                 find_weight_file(VGG16_FILE, self.weights_dir),
-                "dists (torchvision VGG16)",
+                "torchvision's VGG16 checkpoint",
                 TORCHVISION_URL + VGG16_FILE,
             ),
             (
@@ -261,7 +261,7 @@ class DISTS(_NetworkMetric):
                         ("torchmetrics", "functional/image/dists_models/weights.pt"),
                     ),
                 ),
-                "dists (alpha/beta)",
+                "the DISTS alpha/beta weights",
                 "https://github.com/dingkeyan93/DISTS/raw/master/DISTS_pytorch/weights.pt",
             ),
         ]

@@ -37,7 +37,7 @@ class Lookup:
         where = "; ".join(self.searched) or "nowhere (no folder configured)"
         how = f"download {url} " if url else "obtain it "
         return (
-            f"{what} needs the file {self.filename!r}, not found in: {where}. To enable it, {how}"
+            f"needs {what} {self.filename!r}, not found in: {where}. To enable it, {how}"
             f"on a machine with internet and save it as ${WEIGHTS_ENV}/{self.filename} "
             f"or {hub_checkpoints_dir() / self.filename}"
         )
