@@ -20,6 +20,7 @@ _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".w
 
 CodecOpt = typer.Option(..., "--codec", "-c", help="Codec name (jpeg, bpg, avif, jpeg2000, webp, mtgc).")
 SetOpt = typer.Option(None, "--set", help="Codec setting key=value, e.g. --set chroma=420 (repeatable).")
+ProfileOpt = typer.Option(None, "--profile", help="MTGC models: tiny, reference or a folder.")
 
 
 def _fail(code: int, message: str) -> typer.Exit:
@@ -44,11 +45,14 @@ def _parse_settings(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def _make_codec(name: str, settings: list[str] | None):
+def _make_codec(name: str, settings: list[str] | None, profile: str | None = None):
     from mtgc_link.codecs import get_codec
 
+    kwargs = _parse_settings(settings)
+    if profile is not None:
+        kwargs["profile"] = profile
     try:
-        return get_codec(name, **_parse_settings(settings))
+        return get_codec(name, **kwargs)
     except (KeyError, TypeError, ValueError) as exc:
         raise _fail(EXIT_BAD_ARGS, f"codec {name!r}: {exc.args[0] if exc.args else exc}") from None
 
@@ -72,13 +76,14 @@ def encode(
     max_bits: int | None = typer.Option(None, "--max-bits", help="Rate budget in bits (rate control)."),
     quality: float | None = typer.Option(None, "--quality", "-q", help="The codec's quality knob."),
     settings: list[str] | None = SetOpt,
+    profile: str | None = ProfileOpt,
 ) -> None:
     """Encode IMAGE into OUT (rate = 8 x its size); prints bytes, bpp, quality, ladder step, backend."""
     if max_bits is not None and quality is not None:
         raise _fail(EXIT_BAD_ARGS, "give --max-bits or --quality, not both")
     from mtgc_link.codecs import RateControlError
 
-    c = _make_codec(codec, settings)
+    c = _make_codec(codec, settings, profile)
     img = _read_image(image)
     try:
         enc = c.encode(img, max_bits=max_bits, quality=quality)
@@ -100,11 +105,12 @@ def decode(
     out: Path = typer.Argument(..., help="Output image (.png)."),
     codec: str = CodecOpt,
     settings: list[str] | None = SetOpt,
+    profile: str | None = ProfileOpt,
 ) -> None:
     """Decode IN.bin to OUT.png. Exit 3 with a one-line reason when the bytes cannot be decoded."""
     from PIL import Image
 
-    c = _make_codec(codec, settings)
+    c = _make_codec(codec, settings, profile)
     try:
         raw = data.read_bytes()
     except OSError as exc:
@@ -138,6 +144,7 @@ def rd(
     settings: list[str] | None = SetOpt,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of a table."),
     limit: int | None = typer.Option(None, "--limit", help="Use only the first N images (sorted by name)."),
+    profile: str | None = ProfileOpt,
 ) -> None:
     """Rate-distortion points: per image and mean bytes, bpp, PSNR (dB), MS-SSIM at each quality."""
     from mtgc_link.metrics import ms_ssim, psnr
@@ -154,7 +161,7 @@ def rd(
     paths = sorted(p for p in images.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)[:limit]
     if not paths:
         raise _fail(EXIT_BAD_ARGS, f"--images {images}: no images found")
-    c = _make_codec(codec, settings)
+    c = _make_codec(codec, settings, profile)
     results = []
     for path in paths:
         img = _read_image(path)

@@ -155,12 +155,26 @@ class MTGCCodec(SourceCodec):
         self.steps, self.k, self.hci_scale, self.hci_q = steps, k, hci_scale, hci_q
         self.caption = caption
         self.captions = CaptionsFile(captions_file) if captions_file is not None else None
+        self._cache: dict[tuple, Any] = {}
 
     # ------------------------------------------------------------------ models and identity
     @property
     def models(self):
-        """The profile's models (loaded on first use; raises ProfileUnavailable naming what is missing)."""
-        return _load_models(self.profile, self.device)
+        """The profile's models, loaded on first use. Absent weights -> ValueError naming what is missing."""
+        from mtgc_link.codecs.mtgc.profiles import ProfileUnavailable
+
+        try:
+            return _load_models(self.profile, self.device)
+        except ProfileUnavailable as exc:
+            raise ValueError(f"mtgc profile {self.profile!r}: {exc}") from None
+
+    def _memo(self, key: tuple, make):
+        """Per-codec memo of encoder work per image (a sweep encodes one image at many budgets)."""
+        if key not in self._cache:
+            if len(self._cache) >= 256:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = make()
+        return self._cache[key]
 
     @property
     def profile_id(self) -> int:
@@ -188,7 +202,7 @@ class MTGCCodec(SourceCodec):
         return ladder_for(self.models.config.max_spws)
 
     # ------------------------------------------------------------------ encode
-    def _caption_for(self, image: np.ndarray, caption: str | None, image_id: str | None) -> tuple:
+    def _caption_for(self, image: np.ndarray, caption: str | None, image_id: str | None, key: str) -> tuple:
         """-> (caption or None, source, note)."""
         if caption is not None:
             return caption, "argument", None
@@ -201,7 +215,8 @@ class MTGCCodec(SourceCodec):
         cfg = self.models.config
         try:
             captioner = shared_captioner(cfg.captioner_id, cfg.max_caption_tokens, self.device)
-            return captioner.caption(image), f"captioner {cfg.captioner_id}", None
+            text = self._memo((key, "caption"), lambda: captioner.caption(image))
+            return text, f"captioner {cfg.captioner_id}", None
         except CaptionerUnavailable as exc:
             return None, None, f"no caption: {exc}"
 
@@ -226,24 +241,21 @@ class MTGCCodec(SourceCodec):
                 f"image of {h}x{w} exceeds the MTGC header's limits (65535 per side, {MAX_PIXELS} px)"
             )
         models = self.models
-        text, source, note = self._caption_for(image, caption, image_id)
+        key = _image_key(image)
+        text, source, note = self._caption_for(image, caption, image_id, key)
         cap_bytes = encode_caption(text) if text is not None else None
-        hci_cache: dict[tuple[int, int], bytes] = {}
-        spw_cache: dict[int, bytes] = {}
 
         def build(rung: Rung) -> tuple[bytes, dict[str, Any]]:
             payloads: dict[str, bytes] = {}
             if cap_bytes is not None and rung.caption:
                 payloads["caption"] = cap_bytes
             if rung.hci_scale:
-                key = (rung.hci_scale, rung.hci_q)
-                if key not in hci_cache:
-                    hci_cache[key] = encode_hci(image, rung.hci_scale, rung.hci_q)
-                payloads["hci"] = hci_cache[key]
+                payloads["hci"] = self._memo(
+                    (key, "hci", rung.hci_scale, rung.hci_q),
+                    lambda: encode_hci(image, rung.hci_scale, rung.hci_q),
+                )
             if rung.k > 0:
-                if rung.k not in spw_cache:
-                    spw_cache[rung.k] = models.encode_spws(image, rung.k)
-                payloads["spw"] = spw_cache[rung.k]
+                payloads["spw"] = self._memo((key, "spw", rung.k), lambda: models.encode_spws(image, rung.k))
             header = bs.Header(
                 profile_id=self.profile_id,
                 height=h,
@@ -292,6 +304,7 @@ class MTGCCodec(SourceCodec):
             "caption": text if "caption" in payloads else None,
             "caption_source": source if "caption" in payloads else None,
             "rung": rung_index,
+            "quality": rung_index,
             "k": rung.k,
             "hci_scale": rung.hci_scale,
             "hci_q": rung.hci_q if rung.hci_scale else None,

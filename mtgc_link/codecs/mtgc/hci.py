@@ -1,7 +1,7 @@
 """The HCI modality: a highly compressed image (the picture downscaled by ``scale`` and coded at a high QP).
 
-The HCI is coded by a registered classical codec (``HCI_CODEC``) at a fixed ``quality`` knob (for BPG the
-quantizer QP 0..51, higher = coarser). Decoding goes through that codec's ``decode``, which runs the
+The HCI is coded by the registered ``bpg`` codec (HEVC intra) at a fixed ``-q`` (0..51, higher = coarser;
+the HEVC QP is q + 1). Decoding goes through that codec's ``decode``, which runs the
 third-party decoder in the crash/timeout sandbox, so corrupted HCI bytes become a typed error here.
 
 ``make_hci(image, scale, q)`` is the low-resolution image *as the decoder sees it* (coded and decoded);
@@ -17,9 +17,13 @@ from PIL import Image
 
 from mtgc_link.codecs.base import SourceCodec, check_image
 
-HCI_CODEC = "webp"  # TODO(bpg): switch to "bpg" when mtgc_link/codecs/bpg.py lands
-DEFAULT_Q = 40  # BPG QP
+HCI_CODEC = "bpg"
+# libx265 pinned (not bpgenc even where installed): the same bytes on every machine. 4:2:0 as bpgenc's
+# default; at the HCI's high QPs it is 0-10 % smaller than 4:4:4 for the same PSNR (docs/mtgc.md).
+HCI_CODEC_SETTINGS = {"chroma": "420", "backend": "libx265"}
+DEFAULT_Q = 42  # BPG -q
 MAX_SCALE = 255  # one header byte
+MIN_CODED_SIDE = 16  # libx265 refuses pictures under ~10 px a side; smaller HCIs are edge-padded to this
 
 
 class HCIDecodeError(ValueError):
@@ -30,7 +34,7 @@ class HCIDecodeError(ValueError):
 def hci_codec() -> SourceCodec:
     from mtgc_link.codecs import get_codec
 
-    return get_codec(HCI_CODEC)
+    return get_codec(HCI_CODEC, **HCI_CODEC_SETTINGS)
 
 
 def hci_size(height: int, width: int, scale: int) -> tuple[int, int]:
@@ -51,9 +55,12 @@ def encode_hci(image: np.ndarray, scale: int, q: int | None = None) -> bytes:
     image = check_image(image)
     q = DEFAULT_Q if q is None else q
     if not isinstance(q, int | np.integer) or not 0 <= q <= 51:
-        raise ValueError(f"hci_q must be a BPG QP, an integer in 0..51, got {q!r}")
-    native = q if HCI_CODEC == "bpg" else max(1, 100 - 2 * int(q))  # TODO(bpg): drop the WebP stand-in
-    return hci_codec().encode(downscale(image, scale), quality=native).data
+        raise ValueError(f"hci_q must be a BPG -q value, an integer in 0..51, got {q!r}")
+    low = downscale(image, scale)
+    ph, pw = max(0, MIN_CODED_SIDE - low.shape[0]), max(0, MIN_CODED_SIDE - low.shape[1])
+    if ph or pw:
+        low = np.pad(low, ((0, ph), (0, pw), (0, 0)), mode="edge")
+    return hci_codec().encode(low, quality=int(q)).data
 
 
 @functools.lru_cache(maxsize=256)
@@ -70,9 +77,10 @@ def decode_hci(data: bytes, size: tuple[int, int]) -> np.ndarray:
     image, reason = _decode_cached(bytes(data))
     if image is None:
         raise HCIDecodeError(f"hci: {reason}")
-    if image.shape != (size[0], size[1], 3):
-        raise HCIDecodeError(f"hci: decoded shape {image.shape} != expected {(size[0], size[1], 3)}")
-    image = image.copy()
+    coded = (max(size[0], MIN_CODED_SIDE), max(size[1], MIN_CODED_SIDE), 3)
+    if image.shape != coded:
+        raise HCIDecodeError(f"hci: decoded shape {image.shape} != expected {coded}")
+    image = image[: size[0], : size[1]].copy()
     image.flags.writeable = True
     return image
 
