@@ -57,7 +57,7 @@ def image_to_tensor(image: np.ndarray) -> torch.Tensor:
     """uint8 (H, W, 3) -> float [1, 3, H, W] in [0, 1]."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ValueError(f"expected a uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
-    return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0
+    return torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1)[None].float() / 255.0
 
 
 def hci_condition(hci: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -165,6 +165,11 @@ def _new_mtgc_parts(config: MTGCConfig, unet, vision_dim: int) -> dict[str, Any]
         ):  # random-weight test profile: make path 1 visible (zero convs would hide it)
             for conv in [*controlnet.controlnet_down_blocks, controlnet.controlnet_mid_block]:
                 conv.reset_parameters()
+            # He init keeps the HCI's signal alive through the random condition-embedding stack.
+            for conv in controlnet.controlnet_cond_embedding.modules():
+                if isinstance(conv, torch.nn.Conv2d):
+                    torch.nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
+                    torch.nn.init.zeros_(conv.bias)
         tascm = TASCM(
             vision_dim=vision_dim,
             max_spws=config.max_spws,
