@@ -11,7 +11,8 @@ Registry access::
     available_metrics()                  # names that can run here
     values, unavailable = compute_metrics(ref, img, ["psnr", "ms-ssim", "lpips-alex"], caption=None)
 
-Set-level FID / KID: ``mtgc_link.metrics.fid.FID`` / ``KID`` (``update(images, real=...)``, ``compute()``).
+Set-level FID / KID: ``FID`` / ``KID`` (``update(images, real=...)``, ``compute()``); their weights:
+``fid_inception_availability()``.
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ from mtgc_link.metrics.base import (
     check_image,
     check_pair,
 )
+from mtgc_link.metrics.fid import FID, KID, fid_inception_availability
 from mtgc_link.metrics.pixel import mean_psnr, ms_ssim, mse, psnr, psnr_of_mean_mse, ssim
 
 __all__ = [
+    "FID",
+    "KID",
     "METRICS",
     "Metric",
     "MetricNotApplicable",
@@ -40,6 +44,7 @@ __all__ = [
     "check_image",
     "check_pair",
     "compute_metrics",
+    "fid_inception_availability",
     "get_metric",
     "mean_psnr",
     "metric_status",
