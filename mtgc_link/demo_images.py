@@ -1,0 +1,78 @@
+"""Image sets for sweeps: the photos bundled with scikit-image (no download), a folder, or a glob.
+
+All images come back as uint8 (H, W, 3) RGB arrays keyed by a short name, sorted by name.
+"""
+
+from __future__ import annotations
+
+import glob as _glob
+from pathlib import Path
+
+import numpy as np
+
+#: The colour photos scikit-image ships inside its wheel (skimage.data), no network needed.
+DEMO_NAMES = ("astronaut", "chelsea", "coffee", "motorcycle", "rocket")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp")
+
+
+def demo_images() -> dict[str, np.ndarray]:
+    """astronaut (512x512), chelsea (300x451), coffee (400x600), motorcycle (left view of
+    ``stereo_motorcycle``, 500x741), rocket (427x640); uint8 RGB."""
+    from skimage import data
+
+    return {
+        "astronaut": data.astronaut(),
+        "chelsea": data.chelsea(),
+        "coffee": data.coffee(),
+        "motorcycle": data.stereo_motorcycle()[0],
+        "rocket": data.rocket(),
+    }
+
+
+def _read(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.array(im.convert("RGB"))
+
+
+def resize_longer_side(image: np.ndarray, max_side: int) -> np.ndarray:
+    """Downscale (Lanczos) so that the longer side is at most ``max_side``; sides are rounded to even
+    numbers (4:2:0 codecs need them). Images already small enough are returned unchanged."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    if max(h, w) <= max_side:
+        return image
+    scale = max_side / max(h, w)
+    nh, nw = max(2, 2 * round(h * scale / 2)), max(2, 2 * round(w * scale / 2))
+    return np.array(Image.fromarray(image).resize((nw, nh), Image.Resampling.LANCZOS))
+
+
+def load_image_set(source: str, resize: int | None = None, limit: int | None = None) -> dict[str, np.ndarray]:
+    """Images of ``source``: "demo", a folder (its image files, not recursive) or a glob pattern.
+
+    Returns {name: uint8 (H, W, 3)} sorted by name (file stem; duplicates get the parent folder prefixed).
+    Raises ValueError naming ``images.source`` when nothing matches.
+    """
+    if source == "demo":
+        images = demo_images()
+    else:
+        p = Path(source).expanduser()
+        if p.is_dir():
+            paths = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
+        else:
+            paths = sorted(Path(q) for q in _glob.glob(str(p)) if Path(q).suffix.lower() in IMAGE_SUFFIXES)
+        if not paths:
+            raise ValueError(f"images.source {source!r}: no image files found (a folder, a glob, or 'demo')")
+        stems = [q.stem for q in paths]
+        images = {}
+        for q in paths:
+            name = q.stem if stems.count(q.stem) == 1 else f"{q.parent.name}_{q.stem}"
+            images[name] = _read(q)
+    names = sorted(images)[:limit] if limit else sorted(images)
+    out = {}
+    for n in names:
+        img = images[n]
+        out[n] = np.ascontiguousarray(resize_longer_side(img, resize) if resize else img)
+    return out

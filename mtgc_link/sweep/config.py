@@ -1,0 +1,259 @@
+"""The sweep configuration: one YAML file, validated on load (pydantic, unknown keys rejected).
+
+Errors name the path of the offending value, e.g. ``codecs.1.setings: Extra inputs are not permitted``.
+See docs/experiments.md for every field and experiments/configs/*.yaml for examples.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mtgc_link.link import Budget
+
+
+class ConfigError(ValueError):
+    """A sweep config that cannot be used; the message names the path of each bad value."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ImagesConfig(_Strict):
+    """Which images. source: "demo" (scikit-image's bundled photos), a folder, or a glob pattern.
+
+    resize: downscale so that the longer side is at most this many pixels (None: full size).
+    limit: use only the first N images (sorted by name).
+    """
+
+    source: str = "demo"
+    resize: int | None = Field(None, ge=16)
+    limit: int | None = Field(None, ge=1)
+
+
+class CodecConfig(_Strict):
+    """A codec and its settings (passed to ``get_codec(name, **settings)``); label names it in plots."""
+
+    name: str
+    settings: dict[str, Any] = Field(default_factory=dict)
+    label: str | None = None
+
+    @field_validator("name")
+    @classmethod
+    def _known_codec(cls, v: str) -> str:
+        from mtgc_link.codecs import available_codecs
+
+        known = available_codecs()
+        if v not in known:
+            raise ValueError(f"unknown codec {v!r}; known: {', '.join(known) or 'none'}")
+        return v
+
+    @property
+    def display(self) -> str:
+        if self.label:
+            return self.label
+        if not self.settings:
+            return self.name
+        return self.name + "(" + ",".join(f"{k}={v}" for k, v in sorted(self.settings.items())) + ")"
+
+
+class ChannelSpec(_Strict):
+    """A channel model with its parameters (the fields of :class:`channels.ChannelConfig`)."""
+
+    model: Literal["awgn", "rayleigh", "tdl", "cdl"]
+    profile: str | None = None
+    delay_spread_ns: float | None = Field(None, gt=0)
+    speed_mps: float | None = Field(None, ge=0)
+    carrier_hz: float | None = Field(None, gt=0)
+    label: str | None = None
+
+    def params(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump(exclude={"label"}).items() if v is not None}
+
+    @property
+    def display(self) -> str:
+        if self.label:
+            return self.label
+        if self.model in ("tdl", "cdl"):
+            return f"{self.model.upper()}-{(self.profile or 'A').upper()}"
+        return self.model.upper() if self.model == "awgn" else self.model.capitalize()
+
+
+class PhySpec(_Strict):
+    """PHY settings shared by every point (MCS: from the MCS policy; channel: from ``channels``)."""
+
+    num_prbs: int = Field(24, ge=1, le=275)
+    subcarrier_spacing_khz: int = 30
+    num_ofdm_symbols: int = Field(14, ge=4, le=14)
+    dmrs_additional_position: int = Field(1, ge=0, le=3)
+    mcs_table: int = 1
+    csi: Literal["perfect", "ls", "lmmse"] = "perfect"
+    ldpc_iterations: int = Field(20, ge=1, le=200)
+
+
+class BudgetSpec(_Strict):
+    """One bandwidth budget per image: ``uses``, ``cbr`` or ``prbs`` + ``slots`` (exactly one)."""
+
+    uses: int | None = Field(None, ge=1)
+    cbr: float | None = Field(None, gt=0)
+    prbs: int | None = Field(None, ge=1, le=275)
+    slots: int | None = Field(None, ge=1)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> BudgetSpec:
+        self.to_budget()  # raises ValueError with the reason
+        return self
+
+    def to_budget(self) -> Budget:
+        return Budget(uses=self.uses, cbr=self.cbr, prbs=self.prbs, slots=self.slots)
+
+
+class AdaptiveMcs(_Strict):
+    """Adaptive MCS: the highest candidate whose BLER at the point's SNR and channel is <= target_bler.
+
+    Thresholds (the lowest SNR on ``snr_grid_db`` from which BLER stays <= target) are measured once with
+    ``blocks`` transport blocks per SNR and cached on disk (see :mod:`mtgc_link.sweep.mcs_policy`).
+    Below every threshold the lowest candidate is used.
+    """
+
+    target_bler: float = Field(0.1, gt=0, lt=1)
+    candidates: list[int] = Field(default_factory=lambda: [0, 4, 9, 14, 19, 24, 27], min_length=1)
+    snr_grid_db: list[float] = Field(
+        default_factory=lambda: [float(s) for s in range(-6, 31, 2)], min_length=2
+    )
+    blocks: int = Field(20, ge=1)
+    seed: int = 1234
+
+    @field_validator("candidates")
+    @classmethod
+    def _sorted_unique(cls, v: list[int]) -> list[int]:
+        if any(c < 0 or c > 28 for c in v):
+            raise ValueError("MCS candidates must be in 0..28")
+        return sorted(set(v))
+
+
+class McsPolicy(_Strict):
+    """``{fixed: 14}`` or ``{adaptive: {...}}`` (exactly one)."""
+
+    fixed: int | None = Field(None, ge=0, le=28)
+    adaptive: AdaptiveMcs | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> McsPolicy:
+        if (self.fixed is None) == (self.adaptive is None):
+            raise ValueError("give exactly one of fixed: <MCS index> or adaptive: {...}")
+        return self
+
+    @property
+    def label(self) -> str:
+        return (
+            f"fixed{self.fixed}"
+            if self.fixed is not None
+            else f"adaptive(bler<={self.adaptive.target_bler:g})"
+        )
+
+
+class SaveImages(_Strict):
+    """Decoded images saved for the image grid (trial 0 of each listed SNR; empty list: none)."""
+
+    snr_db: list[float] | None = None  # None: every SNR of the sweep
+    max_images: int = Field(2, ge=0)
+
+
+class SweepConfig(_Strict):
+    name: str = "sweep"
+    images: ImagesConfig = Field(default_factory=ImagesConfig)
+    codecs: list[CodecConfig] = Field(min_length=1)
+    channels: list[ChannelSpec] = Field(min_length=1)
+    phy: PhySpec = Field(default_factory=PhySpec)
+    snr_db: list[float] = Field(min_length=1)
+    budgets: list[BudgetSpec] = Field(min_length=1)
+    mcs: McsPolicy = Field(default_factory=lambda: McsPolicy(fixed=14))
+    trials: int = Field(1, ge=1)
+    seed: int = 0
+    failure_policy: Literal["mean", "gray", "none"] = "gray"
+    crc_error: Literal["decode", "drop"] = "decode"
+    metrics: list[str] = Field(default_factory=lambda: ["psnr", "ms-ssim"], min_length=1)
+    save_images: SaveImages = Field(default_factory=SaveImages)
+    decode_cache: bool = True
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, v: list[str]) -> list[str]:
+        from mtgc_link.metrics import METRICS
+
+        known = METRICS.names()  # registered; one unavailable here is recorded as NaN with its reason
+        bad = [m for m in v if m not in known]
+        if bad:
+            raise ValueError(f"unknown metric(s) {bad}; known: {', '.join(known)}")
+        return v
+
+    @field_validator("snr_db")
+    @classmethod
+    def _finite(cls, v: list[float]) -> list[float]:
+        if any(not -50 <= s <= 80 for s in v):
+            raise ValueError("SNR values must lie in [-50, 80] dB")
+        if len(set(v)) != len(v):
+            raise ValueError("SNR values must be distinct")
+        return v
+
+    @model_validator(mode="after")
+    def _unique_labels(self) -> SweepConfig:
+        for what, labels in (
+            ("codecs", [c.display for c in self.codecs]),
+            ("channels", [c.display for c in self.channels]),
+        ):
+            dup = {x for x in labels if labels.count(x) > 1}
+            if dup:
+                raise ValueError(f"{what}: duplicate entries {sorted(dup)}; give each a distinct label")
+        return self
+
+    def config_hash(self) -> str:
+        """Hash of everything that changes the rows (16 hex digits)."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = [f"invalid sweep config {source}:"]
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {path}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def parse_config(data: Any, source: str = "<dict>") -> SweepConfig:
+    """Validate a mapping as a :class:`SweepConfig`; raise :class:`ConfigError` naming each bad path."""
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"invalid sweep config {source}: the top level must be a mapping, got {type(data).__name__}"
+        )
+    try:
+        return SweepConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, source)) from None
+
+
+def load_config(path: str | Path) -> SweepConfig:
+    """Load and validate a YAML sweep config."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"sweep config not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"sweep config {path} is not valid YAML: {exc}") from None
+    return parse_config(data, str(path))
+
+
+def build_phy(phy: PhySpec, channel: ChannelSpec, mcs_index: int):
+    """The :class:`channels.PhyConfig` of one point (budget PRBs are applied later by ``Budget``)."""
+    from channels import ChannelConfig, PhyConfig
+
+    return PhyConfig(channel=ChannelConfig(**channel.params()), mcs_index=int(mcs_index), **phy.model_dump())

@@ -1,0 +1,71 @@
+"""The demo sweep (`mtgc-link demo`, `make demo`): small enough for 5 minutes on 2 CPU cores.
+
+The config lives here, not only in experiments/configs/demo.yaml, so that an installed package runs it
+too; a test checks that the two are the same. Sizing (measured in docs/experiments.md): 5 photos downscaled
+to 128 px, 8 PRBs, MCS 9 (QPSK, R = 0.66), 6 SNR points, 2 budgets, 1 trial.
+"""
+
+from __future__ import annotations
+
+import copy
+
+from mtgc_link.sweep.config import SweepConfig, parse_config
+
+DEMO = {
+    "name": "demo",
+    "images": {"source": "demo", "resize": 128},
+    "codecs": [{"name": "jpeg"}, {"name": "bpg"}],
+    "channels": [
+        {"model": "awgn"},
+        {"model": "tdl", "profile": "A", "delay_spread_ns": 100.0, "speed_mps": 3.0},
+    ],
+    "phy": {"num_prbs": 8, "csi": "perfect"},
+    "snr_db": [0.0, 4.0, 8.0, 12.0, 16.0],
+    "budgets": [{"cbr": 0.0625}, {"cbr": 0.125}],
+    "mcs": {"fixed": 9},
+    "trials": 1,
+    "seed": 2026,
+    "failure_policy": "mean",
+    "metrics": ["psnr", "ssim"],
+    "save_images": {"snr_db": None, "max_images": 2},
+}
+
+MTGC_MISSING = (
+    "no trained weights present (reference profile needs Stable Diffusion 2.1-base; see docs/mtgc.md)"
+)
+
+
+def mtgc_status() -> tuple[bool, str]:
+    """(True, "") when a trained MTGC profile can run here, else (False, why)."""
+    try:
+        from mtgc_link.codecs.mtgc import profiles
+    except ImportError:
+        return False, MTGC_MISSING
+    check = getattr(profiles, "runnable_profile", None)
+    if check is None:
+        return False, MTGC_MISSING
+    name = check()
+    return (True, "") if name else (False, MTGC_MISSING)
+
+
+def demo_config(include_mtgc: bool = False) -> SweepConfig:
+    data = copy.deepcopy(DEMO)
+    if include_mtgc:
+        from mtgc_link.codecs.mtgc import profiles
+
+        data["codecs"].append({"name": "mtgc", "settings": {"profile": profiles.runnable_profile()}})
+    return parse_config(data, "demo")
+
+
+def summary_table(df) -> str:
+    """Mean PSNR [dB] per (channel, budget, codec) and SNR, as text."""
+    if df.empty or "psnr" not in df:
+        return ""
+    import numpy as np
+
+    finite = df.assign(psnr=df["psnr"].where(np.isfinite(df["psnr"])))
+    pivot = finite.pivot_table(
+        index=["channel", "budget", "codec"], columns="snr_db", values="psnr", aggfunc="mean"
+    )
+    pivot.columns = [f"{c:g} dB" for c in pivot.columns]
+    return "mean PSNR [dB] by SNR (Es/N0 per data RE):\n" + pivot.round(2).to_string()
