@@ -63,7 +63,7 @@ def _read_image(path: Path):
 
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
+            return np.array(im.convert("RGB"))  # a writable copy (torch-based metrics want one)
     except (OSError, UnidentifiedImageError) as exc:
         raise _fail(EXIT_BAD_ARGS, f"IMAGE {path}: cannot read ({exc})") from None
 

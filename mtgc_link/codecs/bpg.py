@@ -95,10 +95,10 @@ def rgb_to_ycbcr(image: np.ndarray, bit_depth: int) -> np.ndarray:
 
 def ycbcr_to_rgb(y: np.ndarray, cb: np.ndarray, cr: np.ndarray, bit_depth: int) -> np.ndarray:
     """Full-range planes (same size) at ``bit_depth`` -> uint8 (H, W, 3) RGB."""
-    scale = 255.0 / ((1 << bit_depth) - 1)
-    ycc = np.stack([y, cb, cr], axis=-1).astype(np.float64) * scale
-    ycc[..., 1:] -= 128.0
-    return np.rint(ycc @ _YCC2RGB.T).clip(0, 255).astype(np.uint8)
+    scale = np.float32(255.0 / ((1 << bit_depth) - 1))
+    ycc = np.stack([y, cb, cr], axis=-1).astype(np.float32) * scale
+    ycc[..., 1:] -= np.float32(128.0)
+    return np.rint(ycc @ _YCC2RGB.T.astype(np.float32)).clip(0, 255).astype(np.uint8)
 
 
 def _down2(plane: np.ndarray) -> np.ndarray:
@@ -111,8 +111,8 @@ def _up2(plane: np.ndarray, height: int, width: int) -> np.ndarray:
     """Bilinear x2 upsampling matching ``_down2``'s centred siting (edge-clamped)."""
     from PIL import Image
 
-    f = Image.fromarray(plane.astype(np.float32), mode="F")
-    return np.asarray(f.resize((width, height), Image.Resampling.BILINEAR), dtype=np.float64)
+    f = Image.fromarray(plane.astype(np.float32))  # mode "F"
+    return np.asarray(f.resize((width, height), Image.Resampling.BILINEAR))
 
 
 def _pix_fmt(chroma444: bool, bit_depth: int) -> str:
@@ -158,11 +158,19 @@ def x265_encode(planes: list[np.ndarray], chroma444: bool, bit_depth: int, qp: i
 
 
 def hevc_decode(
-    data: bytes, width: int, height: int, chroma444: bool, bit_depth: int, max_pixels: int
+    data: bytes,
+    width: int,
+    height: int,
+    chroma444: bool,
+    bit_depth: int,
+    max_pixels: int,
+    strict: bool = True,
 ) -> np.ndarray:
     """Decode a raw HEVC picture with FFmpeg (inside the sandbox) -> uint8 (height, width, 3) RGB.
 
     ``width``/``height`` are the coded size; 4:2:0 pictures were padded to even sizes and are cropped.
+    ``strict``: a stream in which FFmpeg detects an error (e.g. a slice cut short) is a failure instead
+    of a concealed picture (FFmpeg's ``err_detect=explode``).
     """
     import av
     import av.logging
@@ -170,7 +178,7 @@ def hevc_decode(
     av.logging.set_level(None)
     ctx = av.CodecContext.create("hevc", "r")
     ctx.thread_count = 1
-    ctx.options = {"max_pixels": str(max_pixels)}
+    ctx.options = {"max_pixels": str(max_pixels), **({"err_detect": "explode"} if strict else {})}
     try:
         frames = list(ctx.decode(av.Packet(data))) + list(ctx.decode(None))
     except av.FFmpegError as exc:  # FFmpeg reports corrupt input as errno-style errors
@@ -186,7 +194,7 @@ def hevc_decode(
         )
     dtype = np.uint8 if bit_depth == 8 else np.dtype("<u2")
     planes = [
-        np.frombuffer(p, dtype=dtype).reshape(p.height, -1)[:, : p.width].astype(np.float64)
+        np.frombuffer(p, dtype=dtype).reshape(p.height, -1)[:, : p.width].astype(np.float32)
         for p in frame.planes
     ]
     if not chroma444:
@@ -222,7 +230,8 @@ def bpgdec_decode(data: bytes, width: int, height: int, max_pixels: int) -> np.n
 @CODECS.register("bpg")
 class BpgCodec(LadderCodec):
     """BPG (HEVC intra). Settings: ``chroma`` '444' | '420', ``bit_depth`` 8 | 10 | 12,
-    ``preset`` (x265 preset, bpgenc uses 'veryslow'), ``backend`` 'auto' | 'bpgenc' | 'libx265'."""
+    ``preset`` (x265 preset, bpgenc uses 'veryslow'), ``backend`` 'auto' | 'bpgenc' | 'libx265',
+    ``strict`` (a stream with a detected error fails rather than decoding to a concealed picture)."""
 
     name = "bpg"
     levels = tuple(range(51, -1, -1))  # worst -> best: BPG -q 51 .. 0
@@ -236,6 +245,7 @@ class BpgCodec(LadderCodec):
         preset: str = "veryslow",
         backend: str = "auto",
         max_pixels: int = 64_000_000,
+        strict: bool = True,
     ) -> None:
         chroma = str(chroma).replace(":", "")
         if chroma not in ("444", "420"):
@@ -248,7 +258,7 @@ class BpgCodec(LadderCodec):
             raise ValueError("bpg: backend='bpgenc' but bpgenc/bpgdec are not on PATH")
         self.chroma444, self.bit_depth, self.preset = chroma == "444", int(bit_depth), preset
         self.use_bpgenc = backend == "bpgenc" or (backend == "auto" and bpg_tools() is not None)
-        self.max_pixels = int(max_pixels)
+        self.max_pixels, self.strict = int(max_pixels), bool(strict)
 
     @property
     def backend(self) -> str:
@@ -267,6 +277,7 @@ class BpgCodec(LadderCodec):
             "bit_depth": self.bit_depth,
             "preset": self.preset,
             "backend": self.backend,
+            "strict": self.strict,
         }
 
     def qp(self, q: int) -> int:
@@ -324,6 +335,7 @@ class BpgCodec(LadderCodec):
             "chroma444": hdr.chroma444,
             "bit_depth": hdr.bit_depth,
             "max_pixels": 4 * (w + 1) * (h + 1),
+            "strict": self.strict,
         }
         return "mtgc_link.codecs.bpg:hevc_decode", payload, kwargs
 

@@ -90,7 +90,7 @@ class DecodeSandbox:
         self._req: Connection | None = None
         self._rep: Connection | None = None
         self._lock = threading.Lock()
-        self.restarts = 0
+        self.starts = 0  # worker processes started so far (restarts = starts - 1)
 
     # -- worker lifecycle -------------------------------------------------------------------------
     def _start(self) -> None:
@@ -148,10 +148,9 @@ class DecodeSandbox:
             if self._proc is not None and getattr(self, "_pid", None) != os.getpid():
                 self._proc = self._req = self._rep = None  # inherited through fork: not ours
             if self._proc is None or self._proc.poll() is not None:
-                if self._proc is not None:
-                    self.restarts += 1
                 self.close()
                 self._start()
+                self.starts += 1
             assert self._req is not None and self._rep is not None
             try:
                 self._req.send_bytes(json.dumps({"fn": fn, "kwargs": kwargs}).encode())
@@ -181,7 +180,6 @@ class DecodeSandbox:
 
     def _fail_timeout(self) -> str:
         self.close()
-        self.restarts += 1
         return f"decoder timed out after {self.timeout_s:g} s"
 
 
@@ -208,6 +206,26 @@ def safe_call(fn: str, data: bytes, **kwargs: Any) -> SandboxResult:
     if sandbox_enabled():
         return get_sandbox().call(fn, data, **kwargs)
     return call_in_process(fn, data, kwargs)
+
+
+# -- probes: misbehaving "decoders" that prove the containment (tests, benchmarks) ------------------------
+def probe_crash(data: bytes) -> np.ndarray:
+    """Die the way a decoder with a memory bug dies (SIGSEGV)."""
+    import signal
+
+    os.kill(os.getpid(), signal.SIGSEGV)
+    raise AssertionError("unreachable")
+
+
+def probe_hang(data: bytes) -> np.ndarray:
+    """Loop forever, as a decoder stuck on a malicious stream would."""
+    while True:
+        time.sleep(1)
+
+
+def probe_echo(data: bytes) -> np.ndarray:
+    """Return the bytes as a (1, n, 1) array: a decoder that works."""
+    return np.frombuffer(data, dtype=np.uint8).reshape(1, -1, 1)
 
 
 # -- worker side ------------------------------------------------------------------------------------
