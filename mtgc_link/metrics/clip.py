@@ -20,6 +20,7 @@ Weights (nothing is downloaded; ``model_id`` defaults to ``openai/clip-vit-base-
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from functools import lru_cache
 from pathlib import Path
@@ -100,13 +101,14 @@ class _CLIPMetric(Metric):
         self.cache_dir = cache_dir
 
     def availability(self) -> tuple[bool, str | None]:
+        if importlib.util.find_spec("transformers") is None:
+            return False, "transformers is not installed (pip install 'mtgc-link[mtgc]')"
         source, why = resolve_clip(self.model_id, self.weights_dir, self.cache_dir)
         return (True, None) if source else (False, why)
 
     def _parts(self):
-        source, why = resolve_clip(self.model_id, self.weights_dir, self.cache_dir)
-        if source is None:
-            raise MetricUnavailable(f"{self.name}: {why}")
+        self.require_available()
+        source, _ = resolve_clip(self.model_id, self.weights_dir, self.cache_dir)
         try:
             return _load(source, self.device, self.cache_dir)
         except (OSError, ValueError) as exc:  # incomplete folder or cache entry
