@@ -366,7 +366,10 @@ class MTGCCodec(SourceCodec):
                 g.dropped["spw"] = f"K={h.k} exceeds the profile's max_spws={models.config.max_spws}"
             else:
                 try:
-                    g.spws = models.decode_spws(seg["spw"], h.k)
+                    # memoized by content: decoding is pure, and the same SPW bytes recur in sweeps
+                    g.spws = self._memo(
+                        ("spw-decode", seg["spw"], h.k), lambda: models.decode_spws(seg["spw"], h.k)
+                    )
                 except SPWDecodeError as exc:
                     g.dropped["spw"] = str(exc)
         g.used = [m for m in bs.MODALITIES if m in seg and m not in g.dropped]
