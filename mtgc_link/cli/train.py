@@ -1,0 +1,63 @@
+"""`mtgc-link train`: one stage of MTGC training (see mtgc_link/codecs/mtgc/train.py and docs/mtgc-model.md).
+
+Multi-GPU: `accelerate launch -m mtgc_link.cli train ...` (accelerate splits the work; the code is the same).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from mtgc_link.cli.app import app
+
+
+@app.command()
+def train(
+    stage: int = typer.Option(..., "--stage", help="1: ControlNet; 2: TASCM + entropy model; 3: joint"),
+    data: Path = typer.Option(..., "--data", help="folder of training images (searched recursively)"),
+    out: Path = typer.Option(..., "--out", help="output folder: profile, checkpoint/, log.jsonl"),
+    profile: str = typer.Option(
+        "tiny", "--profile", help="'tiny', 'reference' or the previous stage's --out"
+    ),
+    captions: Path | None = typer.Option(None, "--captions", help="JSON {image stem: caption}"),
+    steps: int = typer.Option(1000, "--steps", min=1),
+    batch_size: int = typer.Option(4, "--batch-size", min=1),
+    lr: float = typer.Option(1e-5, "--lr"),
+    seed: int = typer.Option(0, "--seed"),
+    save_every: int = typer.Option(500, "--save-every", min=1),
+    log_every: int = typer.Option(10, "--log-every", min=1),
+    resume: bool = typer.Option(False, "--resume", help="continue from OUT/checkpoint"),
+    mixed_precision: str = typer.Option("no", "--mixed-precision", help="no | fp16 | bf16"),
+    device: str | None = typer.Option(None, "--device", help="cpu to force the CPU"),
+    rate_lambda: float | None = typer.Option(None, "--rate-lambda", help="override the profile's lambda"),
+) -> None:
+    """Train one MTGC stage on an image folder; writes a loadable profile folder to --out."""
+    from pydantic import ValidationError
+
+    from mtgc_link.codecs.mtgc.profiles import ProfileUnavailable
+    from mtgc_link.codecs.mtgc.train import TrainError, TrainSettings, run
+
+    try:
+        settings = TrainSettings(
+            stage=stage,
+            data=data,
+            out=out,
+            profile=profile,
+            captions=captions,
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+            save_every=save_every,
+            log_every=log_every,
+            resume=resume,
+            mixed_precision=mixed_precision,
+            device=device,
+            rate_lambda=rate_lambda,
+        )
+        last = run(settings)
+    except (ValidationError, TrainError, ProfileUnavailable) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(" ".join(f"{k}={v:.6g}" for k, v in last.items()) + f"  -> {out}")
