@@ -37,7 +37,7 @@ def no_caches(tmp_path, monkeypatch):
     return tmp_path
 
 
-def _images(seed: int = 0, shape=(48, 56, 3)):
+def _images(seed: int = 0, shape=(32, 40, 3)):
     rng = np.random.default_rng(seed)
     a = rng.integers(0, 256, size=shape, dtype=np.uint8)
     b = np.clip(a.astype(int) + rng.integers(-40, 41, size=shape), 0, 255).astype(np.uint8)

@@ -34,7 +34,6 @@ from collections.abc import Iterable
 import numpy as np
 import torch
 from torch import nn
-from torchmetrics.image.kid import poly_mmd
 
 from mtgc_link.metrics.base import MetricUnavailable, check_image
 from mtgc_link.metrics.inception import FID_INCEPTION_FILE, FID_INCEPTION_URL, load_fid_inception
@@ -166,6 +165,8 @@ class KID(_SetMetric):
         self.subset_size_used: int | None = None
 
     def compute(self) -> tuple[float, float]:
+        from torchmetrics.image.kid import poly_mmd  # lazy: importing torchmetrics takes seconds
+
         real, fake = self._sets()
         m = self.subset_size_used = min(self.subset_size, real.shape[0], fake.shape[0])
         gen = torch.Generator().manual_seed(self.seed)

@@ -20,7 +20,6 @@ import os
 import numpy as np
 import torch
 from torch import nn
-from torchmetrics.functional.image.dists import L2pooling
 
 from mtgc_link.metrics.backbones import (
     ALEXNET_FILE,
@@ -104,6 +103,10 @@ class DISTSNet(nn.Module):
     CHANNELS = (3, 64, 128, 256, 512, 512)
 
     def __init__(self) -> None:
+        # Imported here: importing torchmetrics takes seconds, and most users of this package need
+        # only PSNR / MS-SSIM.
+        from torchmetrics.functional.image.dists import L2pooling
+
         super().__init__()
         self.features = vgg16_features()
         self.pools = nn.ModuleDict({str(i): L2pooling(channels=c) for i, c in self._POOLS.items()})
