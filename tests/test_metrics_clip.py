@@ -10,14 +10,14 @@ import pytest
 import torch
 
 from mtgc_link.metrics import MetricNotApplicable, MetricUnavailable, compute_metrics
-from mtgc_link.metrics.clip import CLIPImageScore, CLIPTextScore
+from mtgc_link.metrics.clip import CLIPImageScore, CLIPTextScore, image_processor_class
 
 TINY_ID = "test-org/tiny-clip"
 
 
 def _save_tiny_clip(folder):
     from tokenizers import pre_tokenizers
-    from transformers import CLIPConfig, CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
+    from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
 
     # Byte-level vocabulary without merges: every character is a token (enough for any caption).
     vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
@@ -39,9 +39,8 @@ def _save_tiny_clip(folder):
     )
     torch.manual_seed(0)
     CLIPModel(config).save_pretrained(folder)
-    CLIPImageProcessorPil(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(
-        folder
-    )
+    processor = image_processor_class()(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    processor.save_pretrained(folder)
     CLIPTokenizer(vocab=vocab, merges=[]).save_pretrained(folder)
 
 
@@ -90,7 +89,7 @@ def test_clip_image_properties_from_env_folder(no_caches, tiny_clip_weights, mon
 
 
 def test_clip_text_matches_clipmodel_forward(tiny_clip_weights):
-    from transformers import CLIPImageProcessorPil, CLIPModel, CLIPTokenizer
+    from transformers import CLIPModel, CLIPTokenizer
 
     folder = tiny_clip_weights / TINY_ID
     metric = CLIPTextScore(model_id=str(folder))  # a local folder as model id
@@ -99,7 +98,7 @@ def test_clip_text_matches_clipmodel_forward(tiny_clip_weights):
     got = [metric(a, b, caption=c) for c in captions]
 
     model = CLIPModel.from_pretrained(folder).eval()
-    pixels = CLIPImageProcessorPil.from_pretrained(folder)(images=[b], return_tensors="pt")["pixel_values"]
+    pixels = image_processor_class().from_pretrained(folder)(images=[b], return_tensors="pt")["pixel_values"]
     tokens = CLIPTokenizer.from_pretrained(folder)(captions, padding=True, return_tensors="pt")
     with torch.no_grad():
         out = model(pixel_values=pixels, **tokens)

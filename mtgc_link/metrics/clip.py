@@ -71,14 +71,24 @@ def resolve_clip(
     )
 
 
+def image_processor_class():
+    """transformers' PIL CLIP image processor (``CLIPImageProcessorPil`` in transformers >= 5, where the
+    default class wants torchvision); older versions' ``CLIPImageProcessor`` is the PIL one."""
+    try:
+        from transformers import CLIPImageProcessorPil as processor
+    except ImportError:
+        from transformers import CLIPImageProcessor as processor
+    return processor
+
+
 @lru_cache(maxsize=4)
 def _load(source: str, device: str, cache_dir: str | None):
     """Model, image processor and tokenizer, loaded once per (source, device)."""
-    from transformers import AutoTokenizer, CLIPImageProcessorPil, CLIPModel
+    from transformers import AutoTokenizer, CLIPModel
 
     kw = {"local_files_only": True, "cache_dir": cache_dir}
     model = CLIPModel.from_pretrained(source, **kw).to(device).eval()
-    image_processor = CLIPImageProcessorPil.from_pretrained(source, **kw)
+    image_processor = image_processor_class().from_pretrained(source, **kw)
     return model, image_processor, AutoTokenizer.from_pretrained(source, **kw)
 
 
