@@ -40,7 +40,8 @@ _BACKBONE = {"alex": (ALEXNET_FILE, alexnet_features), "vgg": (VGG16_FILE, vgg16
 
 def to_tensor(arr: np.ndarray, low: float, high: float, device: str | torch.device = "cpu") -> torch.Tensor:
     """uint8 (H, W, 3) -> float32 (1, 3, H, W) mapped linearly from [0, 255] to [low, high]."""
-    x = torch.from_numpy(np.ascontiguousarray(arr)).permute(2, 0, 1).unsqueeze(0).float() / 255.0
+    arr = np.array(arr) if not arr.flags.writeable else np.ascontiguousarray(arr)  # read-only PIL arrays
+    x = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).float() / 255.0
     return (x * (high - low) + low).to(device)
 
 

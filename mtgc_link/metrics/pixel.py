@@ -74,6 +74,7 @@ def psnr_of_mean_mse(mse_values: Iterable[float]) -> float:
 
 def _to_tensor(arr: np.ndarray) -> torch.Tensor:
     """uint8 (H, W, 3) -> float32 (1, 3, H, W) in [0, 255] (float64 doubles the time for < 1e-6 change)."""
+    arr = arr if arr.flags.writeable else arr.copy()  # e.g. np.asarray(PIL image) is read-only
     return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).to(torch.float32)
 
 
