@@ -23,7 +23,8 @@ from mtgc_link.codecs.mtgc.hci import downscale
 
 N_PARSE = 10_000
 N_FULL = int(os.environ.get("MTGC_FUZZ_FULL", "60"))  # docs/mtgc.md reports a 300-case run
-MAX_CASE_S = 10.0  # "no hang": every single case must finish well within this
+MAX_PARSE_S = 10.0  # "no hang": every byte-stage case must finish well within this (it takes milliseconds)
+MAX_DECODE_S = 60.0  # full decode ~1 s on 2 busy cores; a hang would never end, slowness is not a hang
 
 
 @pytest.fixture(scope="module")
@@ -121,9 +122,11 @@ def test_fuzz_byte_handling_stage_10k(codec, streams):
             key = "guidance"
         outcomes[key] = outcomes.get(key, 0) + 1
     total = time.perf_counter() - t0
-    print(f"\nparse-stage fuzz: {N_PARSE} cases in {total:.1f} s, worst case {worst * 1e3:.0f} ms, {outcomes}")
+    print(
+        f"\nparse-stage fuzz: {N_PARSE} cases in {total:.1f} s, worst case {worst * 1e3:.0f} ms, {outcomes}"
+    )
     print(f"segments rejected by the caption/HCI/SPW decoders (valid CRC, bad content): {decoder_rejections}")
-    assert worst < MAX_CASE_S
+    assert worst < MAX_PARSE_S
     assert outcomes.get("guidance", 0) > N_PARSE // 3 and decoder_rejections > 100  # both paths exercised
 
 
@@ -143,5 +146,6 @@ def test_fuzz_full_decode(codec, streams):
             assert out.image.shape == (h.height, h.width, 3) and out.image.dtype == np.uint8
         else:
             assert out.image is None and out.reason and out.info["failure"]
-    print(f"\nfull-decode fuzz: {N_FULL} cases in {time.perf_counter() - t0:.1f} s, worst {worst:.2f} s, {ok} ok")
-    assert worst < MAX_CASE_S and 0 < ok < N_FULL
+    total = time.perf_counter() - t0
+    print(f"\nfull-decode fuzz: {N_FULL} cases in {total:.1f} s, worst {worst:.2f} s, {ok} ok")
+    assert worst < MAX_DECODE_S and 0 < ok < N_FULL
