@@ -169,7 +169,8 @@ class MTGCCodec(SourceCodec):
             raise ValueError(f"mtgc profile {self.profile!r}: {exc}") from None
 
     def _memo(self, key: tuple, make):
-        """Per-codec memo of encoder work per image (a sweep encodes one image at many budgets)."""
+        """Per-codec memo (bounded, FIFO) of pure work: caption/HCI/SPW encoding per image (a sweep encodes
+        one image at many budgets) and SPW decoding per segment."""
         if key not in self._cache:
             if len(self._cache) >= 256:
                 self._cache.pop(next(iter(self._cache)))
