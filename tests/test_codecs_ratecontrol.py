@@ -130,3 +130,18 @@ def test_downscale_keeps_the_mean_colour(half_kodak):
         small = downscale(img, step)
         assert small.shape[:2] == scaled_size(img.shape[0], img.shape[1], step)
         assert np.abs(small.reshape(-1, 3).mean(0) - img.reshape(-1, 3).mean(0)).max() < 2.0
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_tiny_images_and_every_ladder_step(name, astronaut):
+    """1x2 .. 17x18 pictures, and each ladder step of a 40x44 one (down to 5x6), come back at their size."""
+    codec = get_codec(name, **FAST.get(name, {}))
+    for side in (1, 2, 7, 15, 17):
+        img = np.ascontiguousarray(astronaut[200 : 200 + side, 200 : 201 + side])
+        dec = codec.decode(codec.encode(img).data)
+        assert dec.ok and dec.image.shape == img.shape, (side, dec.reason)
+    img = np.ascontiguousarray(astronaut[100:140, 180:224])
+    level = codec.default_quality
+    for step in range(len(LADDER)):
+        dec = codec.decode(codec.encode_at(img, level, step))
+        assert dec.ok and dec.image.shape == img.shape and dec.info["ladder_step"] == step, (step, dec.reason)

@@ -115,6 +115,16 @@ def _up2(plane: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.asarray(f.resize((width, height), Image.Resampling.BILINEAR))
 
 
+MIN_CODED_SIDE = 16  # libx265 refuses smaller pictures; smaller ones are edge-padded and cropped on decode
+
+
+def padded_size(height: int, width: int, chroma444: bool) -> tuple[int, int]:
+    """The picture size handed to x265: even for 4:2:0, at least ``MIN_CODED_SIDE``."""
+    if not chroma444:
+        height, width = height + height % 2, width + width % 2
+    return max(height, MIN_CODED_SIDE), max(width, MIN_CODED_SIDE)
+
+
 def _pix_fmt(chroma444: bool, bit_depth: int) -> str:
     return ("yuv444p" if chroma444 else "yuv420p") + ("" if bit_depth == 8 else f"{bit_depth}le")
 
@@ -168,7 +178,7 @@ def hevc_decode(
 ) -> np.ndarray:
     """Decode a raw HEVC picture with FFmpeg (inside the sandbox) -> uint8 (height, width, 3) RGB.
 
-    ``width``/``height`` are the coded size; 4:2:0 pictures were padded to even sizes and are cropped.
+    ``width``/``height`` are the coded size; the picture was padded to ``padded_size`` and is cropped.
     ``strict``: a stream in which FFmpeg detects an error (e.g. a slice cut short) is a failure instead
     of a concealed picture (FFmpeg's ``err_detect=explode``).
     """
@@ -186,7 +196,7 @@ def hevc_decode(
     if len(frames) != 1:
         raise ValueError(f"bitstream holds {len(frames)} pictures, expected 1")
     frame = frames[0]
-    pw, ph = (width, height) if chroma444 else (width + width % 2, height + height % 2)
+    ph, pw = padded_size(height, width, chroma444)
     want = _pix_fmt(chroma444, bit_depth)
     if frame.format.name != want or (frame.width, frame.height) != (pw, ph):
         raise ValueError(
@@ -289,11 +299,12 @@ class BpgCodec(LadderCodec):
         if self.use_bpgenc:
             return header + self._bpgenc(coded, int(level))
         ycc = rgb_to_ycbcr(coded, self.bit_depth)
+        h, w = coded.shape[:2]
+        ph, pw = padded_size(h, w, self.chroma444)
+        ycc = np.pad(ycc, ((0, 0), (0, ph - h), (0, pw - w)), mode="edge")  # edge replication
         if self.chroma444:
             planes = list(ycc)
-        else:  # pad to even size by edge replication, then 2x2-average the chroma
-            h, w = coded.shape[:2]
-            ycc = np.pad(ycc, ((0, 0), (0, h % 2), (0, w % 2)), mode="edge")
+        else:  # 2x2-average the chroma
             top = (1 << self.bit_depth) - 1
             planes = [ycc[0]] + [np.rint(_down2(c)).clip(0, top).astype(np.uint16) for c in ycc[1:]]
         return header + x265_encode(planes, self.chroma444, self.bit_depth, self.qp(int(level)), self.preset)
@@ -334,7 +345,10 @@ class BpgCodec(LadderCodec):
             "height": h,
             "chroma444": hdr.chroma444,
             "bit_depth": hdr.bit_depth,
-            "max_pixels": 4 * (w + 1) * (h + 1),
+            # FFmpeg checks the 64-aligned picture; anything much larger is a corrupted SPS
+            "max_pixels": 2
+            * (padded_size(h, w, hdr.chroma444)[0] + 64)
+            * (padded_size(h, w, hdr.chroma444)[1] + 64),
             "strict": self.strict,
         }
         return "mtgc_link.codecs.bpg:hevc_decode", payload, kwargs
