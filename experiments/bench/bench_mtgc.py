@@ -117,13 +117,62 @@ def reference_on_gpu(device: torch.device, fp16: bool, reps: int) -> dict:
     )
 
 
+def reference_train_on_gpu(device: torch.device, stage: int, steps: int, batch: int, work: Path) -> dict:
+    """Seconds per training step and peak memory of ``stage`` on the reference-sized architecture (bf16
+    autocast, frozen parts in bf16), on synthetic data (scikit-image pictures), HCI = bicubic stand-in."""
+    from PIL import Image
+    from skimage import data as skdata
+
+    from mtgc_link.codecs.mtgc.train import Trainer, TrainSettings, bicubic_hci
+
+    folder = work / "train_data"
+    folder.mkdir(parents=True, exist_ok=True)
+    names = ["astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field", "immunohistochemistry"]
+    for n in names:
+        Image.fromarray(getattr(skdata, n)()).convert("RGB").resize((640, 640)).save(folder / f"{n}.png")
+    (folder / "captions.json").write_text(json.dumps({n: f"a photo of {n.replace('_', ' ')}" for n in names}))
+    cfg = MTGCConfig.reference(base_model_id=None, vision_encoder_id=None, dtype="bfloat16")
+    with torch.device(device):
+        models = build_random(cfg, device=device)
+    settings = TrainSettings(
+        stage=stage,
+        data=folder,
+        out=work / f"stage{stage}",
+        captions=folder / "captions.json",
+        steps=2,
+        batch_size=batch,
+        lr=1e-5,
+        mixed_precision="bf16",
+        log_every=1,
+    )
+    trainer = Trainer(settings, models=models, hci_fn=bicubic_hci, hci_settings=[(16, None)])
+    trainer.train(save=False)  # warm-up steps
+    torch.cuda.reset_peak_memory_stats(device)
+    trainer.s.steps = 2 + steps
+    _sync(device)
+    t0 = time.perf_counter()
+    last = trainer.train(save=False)
+    _sync(device)
+    return dict(
+        stage=stage,
+        batch=batch,
+        train_size=cfg.train_size,
+        s_per_step=round((time.perf_counter() - t0) / steps, 3),
+        peak_gib=round(torch.cuda.max_memory_allocated(device) / 2**30, 2),
+        last=last,
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
     ap.add_argument("--fp16", action="store_true", help="half precision on the GPU")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--skip-reference", action="store_true", help="only the tiny profile")
+    ap.add_argument("--skip-tiny", action="store_true", help="only the reference-sized architecture")
     ap.add_argument("--json", type=Path, default=None, help="also write the summary here")
+    ap.add_argument("--train-steps", type=int, default=0, help="GPU: also time N training steps per stage")
+    ap.add_argument("--train-batch", type=int, default=4)
     args = ap.parse_args()
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -136,15 +185,25 @@ def main() -> None:
         cpu_threads=torch.get_num_threads(),
         device=str(device),
     )
-    tiny = load_profile("tiny", device=device)
-    summary["tiny"] = time_models(tiny, [(256, 256), (512, 768)], args.reps, None)
-    print("tiny:", json.dumps(summary["tiny"]), flush=True)
+    if not args.skip_tiny:
+        tiny = load_profile("tiny", device=device)
+        summary["tiny"] = time_models(tiny, [(256, 256), (512, 768)], args.reps, None)
+        print("tiny:", json.dumps(summary["tiny"]), flush=True)
     if not args.skip_reference:
         summary["reference_size"] = reference_counts()
         print("reference-sized parameters:", json.dumps(summary["reference_size"]), flush=True)
         if device.type == "cuda":
             summary["reference_gpu"] = reference_on_gpu(device, args.fp16, args.reps)
             print("reference-sized on GPU:", json.dumps(summary["reference_gpu"]), flush=True)
+        if device.type == "cuda" and args.train_steps > 0:
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as work:
+                summary["reference_train"] = [
+                    reference_train_on_gpu(device, stage, args.train_steps, args.train_batch, Path(work))
+                    for stage in (1, 2, 3)
+                ]
+            print("reference-sized training:", json.dumps(summary["reference_train"]), flush=True)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary))

@@ -294,7 +294,8 @@ class Trainer:
         return out
 
     # ------------------------------------------------------------------ loop
-    def train(self) -> dict[str, float]:
+    def train(self, save: bool = True) -> dict[str, float]:
+        """Run to ``settings.steps``. ``save=False`` (benchmarks): no checkpoint and no profile written."""
         s, out = self.s, self.s.out
         out.mkdir(parents=True, exist_ok=True)
         if s.resume and (out / "checkpoint" / "state.json").is_file():
@@ -316,10 +317,10 @@ class Trainer:
                 rec = dict(stage=s.stage, step=self.step, **last, seconds=round(time.perf_counter() - t0, 3))
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
-            if self.step % s.save_every == 0 or self.step == s.steps:
+            if save and (self.step % s.save_every == 0 or self.step == s.steps):
                 self.save_checkpoint(out / "checkpoint")
         log.close()
-        if self.accelerator.is_main_process:
+        if save and self.accelerator.is_main_process:
             self.models.trained = True
             for mod in self.trainable.values():
                 mod.eval().requires_grad_(False)
