@@ -88,6 +88,8 @@ def test_bad_arguments_exit_2(runner, tmp_path, small_png):
         app, ["decode", "--codec", "jpeg", str(tmp_path / "missing.bin"), str(tmp_path / "o.png")]
     )
     assert res.exit_code == 2 and "missing.bin" in res.stderr
+    res = runner.invoke(app, ["encode", "--codec", "jpeg", str(src), str(tmp_path / "no" / "dir" / "x.bin")])
+    assert res.exit_code == 2 and "cannot write" in res.stderr and "Traceback" not in res.output
 
 
 def test_rd_json(runner, tmp_path, kodak_images):

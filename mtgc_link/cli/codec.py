@@ -91,7 +91,10 @@ def encode(
         raise _fail(EXIT_NO_FIT, str(exc)) from None
     except (TypeError, ValueError) as exc:
         raise _fail(EXIT_BAD_ARGS, str(exc)) from None
-    out.write_bytes(enc.data)
+    try:
+        out.write_bytes(enc.data)
+    except OSError as exc:
+        raise _fail(EXIT_BAD_ARGS, f"OUT {out}: cannot write ({exc.strerror})") from None
     info = enc.info
     typer.echo(
         f"{out}: {len(enc.data)} bytes, {8 * len(enc.data) / (img.shape[0] * img.shape[1]):.4f} bpp, "
@@ -118,7 +121,10 @@ def decode(
     res = c.decode(raw)
     if not res.ok:
         raise _fail(EXIT_UNDECODABLE, f"cannot decode {data}: {res.reason}")
-    Image.fromarray(res.image).save(out)
+    try:
+        Image.fromarray(res.image).save(out)
+    except (OSError, ValueError) as exc:  # unwritable path, or a suffix Pillow has no writer for
+        raise _fail(EXIT_BAD_ARGS, f"OUT {out}: cannot write ({exc})") from None
     h, w = res.image.shape[:2]
     typer.echo(f"{out}: {w}x{h}, backend {c.backend}")
 
