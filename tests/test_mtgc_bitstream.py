@@ -182,3 +182,19 @@ def test_version_and_fields_are_checked():
     assert err.value.kind == "version"
     with pytest.raises(ValueError, match="payloads"):
         bs.pack_bitstream(h, {"hci": b"x"})
+
+
+def test_header_bytes_follow_the_documented_layout():
+    """docs/mtgc.md's table, byte by byte (an independent reading of the spec, not of pack_bitstream)."""
+    h = bs.Header(profile_id=2, height=512, width=768, seed=0xDEADBEEF, k=8, hci_scale=16, steps=20,
+                  modalities=("caption", "spw"))  # fmt: skip
+    data = bs.pack_bitstream(h, {"caption": b"\x12\x34\x56", "spw": b"\xab"})
+    assert data[0:2] == b"MT" and data[2] == 1 and data[3] == 2
+    assert data[4:6] == (512).to_bytes(2, "big") and data[6:8] == (768).to_bytes(2, "big")
+    assert data[8] == 0b101 and data[9:13] == bytes.fromhex("deadbeef")
+    assert (data[13], data[14], data[15]) == (8, 16, 20)
+    assert data[16:18] == (3).to_bytes(2, "big") and data[18:20] == (1).to_bytes(2, "big")
+    assert data[20:24] == zlib.crc32(data[:20]).to_bytes(4, "big")
+    assert data[24:27] == b"\x12\x34\x56" and data[27:29] == bs.crc16(b"\x12\x34\x56").to_bytes(2, "big")
+    assert data[29:30] == b"\xab" and len(data) == 32
+    assert bs.crc16(b"123456789") == 0x29B1  # the CRC-16/CCITT-FALSE check value
