@@ -331,6 +331,9 @@ def plot_results(out_dir: str | Path) -> list[Path]:
 
     out_dir = Path(out_dir)
     df = load_results(out_dir)
+    if "codec_trained" in df:  # random weights are never passed off as results: say so in every legend
+        untrained = df["codec_trained"].fillna("").astype(str) == "no"
+        df.loc[untrained, "codec"] = df.loc[untrained, "codec"] + " (untrained)"
     folder = out_dir / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []

@@ -76,9 +76,9 @@ def demo(
     from mtgc_link.sweep.demo import demo_config, mtgc_status, summary_table
     from mtgc_link.sweep.runner import run_sweep
 
-    ok, why = mtgc_status()
-    cfg = demo_config(include_mtgc=ok)
-    typer.echo("MTGC: included" if ok else f"MTGC: {why}")
+    profile, why = mtgc_status()
+    cfg = demo_config(profile)
+    typer.echo(f"MTGC: included (profile {profile})" if profile else f"MTGC: {why}")
     res = run_sweep(cfg, out, workers=workers, overwrite=True)
     typer.echo(summary_table(res.table))
     _report(res)

@@ -123,7 +123,7 @@ class AdaptiveMcs(_Strict):
     """
 
     target_bler: float = Field(0.1, gt=0, lt=1)
-    candidates: list[int] = Field(default_factory=lambda: [0, 4, 9, 14, 19, 24, 27], min_length=1)
+    candidates: list[int] = Field(default_factory=lambda: [3, 5, 7, 9, 11, 14, 17, 20, 24, 27], min_length=1)
     snr_grid_db: list[float] = Field(
         default_factory=lambda: [float(s) for s in range(-6, 31, 2)], min_length=2
     )

@@ -35,25 +35,33 @@ MTGC_MISSING = (
 )
 
 
-def mtgc_status() -> tuple[bool, str]:
-    """(True, "") when a trained MTGC profile can run here, else (False, why)."""
+def mtgc_status() -> tuple[str | None, str]:
+    """(profile folder, "") when a trained MTGC profile is named by ``MTGC_DEMO_PROFILE``, else (None, why).
+
+    The demo never downloads: the reference profile needs Stable Diffusion 2.1-base, and random (untrained)
+    weights are never shown as results, so MTGC joins only with a trained folder from ``mtgc-link train``.
+    """
+    import os
+    from pathlib import Path
+
+    folder = os.environ.get("MTGC_DEMO_PROFILE")
+    if not folder:
+        return None, MTGC_MISSING
     try:
-        from mtgc_link.codecs.mtgc import profiles
-    except ImportError:
-        return False, MTGC_MISSING
-    check = getattr(profiles, "runnable_profile", None)
-    if check is None:
-        return False, MTGC_MISSING
-    name = check()
-    return (True, "") if name else (False, MTGC_MISSING)
+        from mtgc_link.codecs.mtgc.config import MTGCConfig
+
+        _, extra = MTGCConfig.load(Path(folder))
+    except Exception as exc:  # any unreadable folder: say why, run the demo without MTGC
+        return None, f"MTGC_DEMO_PROFILE={folder} is not a readable MTGC profile ({exc})"
+    if not extra.get("trained", False):
+        return None, f"MTGC_DEMO_PROFILE={folder} holds untrained weights; the demo shows trained models only"
+    return folder, ""
 
 
-def demo_config(include_mtgc: bool = False) -> SweepConfig:
+def demo_config(mtgc_profile: str | None = None) -> SweepConfig:
     data = copy.deepcopy(DEMO)
-    if include_mtgc:
-        from mtgc_link.codecs.mtgc import profiles
-
-        data["codecs"].append({"name": "mtgc", "settings": {"profile": profiles.runnable_profile()}})
+    if mtgc_profile:
+        data["codecs"].append({"name": "mtgc", "settings": {"profile": mtgc_profile}})
     return parse_config(data, "demo")
 
 

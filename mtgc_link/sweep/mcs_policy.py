@@ -80,7 +80,14 @@ def threshold_table(
             return {int(k): v for k, v in data["thresholds"].items()}
         except (ValueError, KeyError):
             pass  # unreadable: measure again
-    table = {m: measure_threshold(build_phy(phy, channel, m), adaptive) for m in adaptive.candidates}
+    table = {}
+    for m in adaptive.candidates:
+        try:
+            table[m] = measure_threshold(build_phy(phy, channel, m), adaptive)
+        except ValueError as exc:  # e.g. a code rate the PHY's LDPC encoder does not support
+            raise ValueError(
+                f"mcs.adaptive.candidates: MCS {m} cannot run on {channel.display}: {exc}"
+            ) from exc
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / f".{path.name}.{uuid.uuid4().hex[:8]}.tmp"
     doc = {

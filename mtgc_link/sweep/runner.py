@@ -125,6 +125,20 @@ def run_task(ctx: SweepContext, task: Task, emit) -> int:
     return len(task.points)
 
 
+def _segment_bits(segments: dict) -> str:
+    """JSON {segment: bits}; codecs report a segment as its bytes or its size in bytes."""
+    if not segments:
+        return ""
+    bits = {k: 8 * (len(v) if isinstance(v, (bytes, bytearray)) else int(v)) for k, v in segments.items()}
+    return json.dumps(bits)
+
+
+def _trained(src) -> str:
+    """ "yes"/"no" for codecs that say whether their weights are trained (MTGC), "" for the others."""
+    flag = src.encoded.info.get("trained") if src.encoded is not None else None
+    return "" if flag is None else ("yes" if flag else "no")
+
+
 def _scored(reference, image, metrics, memo) -> tuple[dict, dict]:
     key = None if image is None else hashlib.sha256(image.tobytes()).hexdigest() + str(image.shape)
     if key not in memo:
@@ -143,7 +157,12 @@ def _run_point(ctx, p: Point, image, codec, src, cache, mean_rgb, segments, metr
         received = resolve_received(None, "no_fit", image.shape, cfg.failure_policy, mean_rgb, src.reason)
     else:
         t0 = time.perf_counter()
-        rx = get_link(phy).transmit(src.encoded.data, p.snr_db, p.seed)
+        try:
+            rx = get_link(phy).transmit(src.encoded.data, p.snr_db, p.seed)
+        except ValueError as exc:  # a PHY setting that cannot run (e.g. code rate < 1/5): stop the sweep
+            raise ValueError(
+                f"MCS {p.mcs_index} (table {phy.mcs_table}) on {phy.channel.model}: {exc}"
+            ) from exc
         t_tx = time.perf_counter() - t0
         identical = rx.payload == src.encoded.data
         t0 = time.perf_counter()
@@ -198,7 +217,8 @@ def _run_point(ctx, p: Point, image, codec, src, cache, mean_rgb, segments, metr
         "payload_bits": src.max_bits,
         "bits_sent": src.bits,
         "bpp": src.bits / (h * w),
-        "segment_bits": json.dumps({k: 8 * len(v) for k, v in segments.items()}) if segments else "",
+        "segment_bits": _segment_bits(segments),
+        "codec_trained": _trained(src),
         "channel_uses": int(rx.channel_uses) if rx is not None else 0,
         "cbr": (int(rx.channel_uses) if rx is not None else 0) / (3 * h * w),
         "slots": int(rx.slots) if rx is not None else 0,
