@@ -145,11 +145,11 @@ def test_fid_inception_loads_from_weights_folder_end_to_end(tmp_path):
 
     assert fid_inception_availability(tmp_path) == (True, None)
     loaded = default_extractor(tmp_path)
-    images = _set(5, n=3, shape=(40, 56, 3))
+    images = _set(5, n=2, shape=(40, 56, 3))
     cached = _Cached(loaded)
     with torch.no_grad():
         feats = cached(torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div(255.0))
-    assert feats.shape == (3, 2048) and torch.isfinite(feats).all() and feats.std(0).mean() > 0
+    assert feats.shape == (2, 2048) and torch.isfinite(feats).all() and feats.std(0).mean() > 0
     assert len(cached.cache) == 1
 
     fid = FID(feature_extractor=cached)
