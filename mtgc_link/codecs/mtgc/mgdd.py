@@ -138,8 +138,12 @@ def generate(
     hw = working_size(size, cfg)
     dev, dt = models.device, models.dtype
 
+    if caption is not None and not isinstance(caption, str):
+        raise ValueError(f"caption must be a str or None, got {type(caption).__name__}")
+    if spws is not None and (spws.ndim != 2 or spws.shape[-1] != cfg.text_embed_dim):
+        raise ValueError(f"spws must be [k, {cfg.text_embed_dim}], got {tuple(spws.shape)}")
     text = encode_text(models, [caption])
-    spw_tokens = None if spws is None else spws.to(dev).reshape(1, -1, cfg.text_embed_dim)
+    spw_tokens = None if spws is None else spws.to(dev)[None]
     context = build_context(text, spw_tokens)
     cond = None
     if hci is not None:
