@@ -65,7 +65,10 @@ class PhyConfig(_Strict):
     With neither, MCS index 14 of table 1 is used.
     csi: "perfect" (true channel), "ls" (LS on DMRS + linear interpolation), "lmmse" (LMMSE estimation from
     DMRS with channel covariances sampled from the configured model); equalization is LMMSE in all cases.
-    max_batch_slots: slots decoded in one batch; longer payloads run in chunks of this size (memory bound).
+    ldpc_cn_update: check-node rule of the BP decoder (Sionna): exact "boxplus-phi" (default), or cheaper
+    approximations ("minsum", "offset-minsum").
+    max_batch_slots, max_batch_coded_bits: a payload's slots go through the chain as one batch of at most this
+    many slots and coded bits (memory bound); longer payloads run in several such batches.
     """
 
     channel: ChannelConfig = Field(default_factory=ChannelConfig)
@@ -80,7 +83,9 @@ class PhyConfig(_Strict):
     code_rate: float | None = Field(None, gt=0, le=948 / 1024)
     csi: Literal["perfect", "ls", "lmmse"] = "ls"
     ldpc_iterations: int = Field(20, ge=1, le=200)
+    ldpc_cn_update: Literal["boxplus-phi", "boxplus", "minsum", "offset-minsum"] = "boxplus-phi"
     max_batch_slots: int = Field(256, ge=1)
+    max_batch_coded_bits: int = Field(2_000_000, ge=1)
 
     @field_validator("subcarrier_spacing_khz")
     @classmethod

@@ -6,7 +6,7 @@ channel estimation, LMMSE equalization, demapping, LDPC decoding and the TB CRC 
 
 A payload of B bits spans ceil(B / K) slots (K = ``payload_bits_per_slot``, one transport block per slot);
 the last block is zero-padded and the padding removed on reception. All slots of a payload are processed as
-one batch (in chunks of ``cfg.max_batch_slots`` to bound memory).
+one batch (in chunks of ``Link.batch_slots`` slots to bound memory).
 """
 
 from __future__ import annotations
@@ -87,6 +87,14 @@ class Link:
         """All REs of the allocation in one slot (data + DMRS): the bandwidth-time cost of a slot."""
         return self.geometry.channel_uses
 
+    @property
+    def batch_slots(self) -> int:
+        """Slots per batch: ``cfg.max_batch_slots``, fewer where a batch would exceed
+        ``cfg.max_batch_coded_bits`` (memory of the demapper and LDPC decoder grows with coded bits)."""
+        return max(
+            1, min(self.cfg.max_batch_slots, self.cfg.max_batch_coded_bits // self.geometry.coded_bits)
+        )
+
     def ebno_db(self, snr_db: float) -> float:
         """Eb/N0 (dB) matching ``snr_db`` for this link (docs/phy.md)."""
         return link_ebno_from_snr(self.cfg, snr_db)
@@ -160,7 +168,9 @@ class Link:
         self._layer_demapper = LayerDemapper(
             self._layer_mapper, num_bits_per_symbol=geo.modulation_order, device=dev
         )
-        self._decoder = TBDecoder(self._encoder, num_bp_iter=cfg.ldpc_iterations, device=dev)
+        self._decoder = TBDecoder(
+            self._encoder, num_bp_iter=cfg.ldpc_iterations, cn_update=cfg.ldpc_cn_update, device=dev
+        )
         self._built = True
 
     def _channel_covariances(self):
@@ -240,8 +250,9 @@ class Link:
         sp.config.seed = int(seed)
         no = 10.0 ** (-float(snr_db) / 10.0)
         hats, crcs = [], []
-        for start in range(0, slots, self.cfg.max_batch_slots):
-            b_hat, crc = self.run_slots(b[start : start + self.cfg.max_batch_slots], no)
+        chunk = self.batch_slots
+        for start in range(0, slots, chunk):
+            b_hat, crc = self.run_slots(b[start : start + chunk], no)
             hats.append(b_hat)
             crcs.append(crc)
         b_hat = torch.cat(hats).reshape(slots, k).cpu().numpy() > 0.5
