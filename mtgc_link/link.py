@@ -293,6 +293,8 @@ class LinkResult:
             f"{k.upper()} {v:.2f} dB" if k == "psnr" else f"{k} {v:.4f}" for k, v in self.metrics.items()
         )
         status = self.received.status + (" (policy applied)" if self.received.policy_applied else "")
+        if self.received.status == "ok" and rx is not None and rx.bit_errors:
+            status += " (from corrupted bytes)"
         return (
             f"{self.bits_sent} bits sent of {self.source.max_bits} ({self.bpp:.4f} bpp), "
             f"{self.budget_uses} channel uses budget; {link}; decode {status}; {mets}"

@@ -6,6 +6,8 @@ bytes. Checks that the decoder runs exactly once per distinct received payload, 
 wall time and decode time for both runs and their ratios.
 
     python experiments/bench/bench_sweep_cache.py [--codec bpg] [--resize 96] [--trials 10]
+    HF_HUB_OFFLINE=1 python experiments/bench/bench_sweep_cache.py --codec mtgc --set profile=tiny --trials 2
+    (MTGC's tiny profile has untrained weights: use it for timing only)
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ ROOT = Path(__file__).resolve().parents[2]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
 
 
-def config(codec: str, resize: int, trials: int, cache: bool) -> dict:
+def config(codec: str, resize: int, trials: int, cache: bool, settings: dict | None = None) -> dict:
     source = str(KODAK / "kodim0[1-6].png") if KODAK.is_dir() else "demo"
     return {
         "name": f"bench_cache_{'on' if cache else 'off'}",
         "images": {"source": source, "resize": resize, "limit": 6},
-        "codecs": [{"name": codec}],
+        "codecs": [{"name": codec, "settings": settings or {}}],
         "channels": [{"model": "awgn"}],
         "phy": {"num_prbs": 8, "csi": "perfect"},
         "snr_db": [-4.0, -2.0, 0.0, 2.0, 4.0, 6.0, 8.0, 10.0],
@@ -44,13 +46,15 @@ def main() -> None:
     ap.add_argument("--codec", default="bpg")
     ap.add_argument("--resize", type=int, default=96)
     ap.add_argument("--trials", type=int, default=10)
+    ap.add_argument("--set", action="append", default=[], help="codec setting key=value, e.g. profile=tiny")
     args = ap.parse_args()
+    settings = dict(item.split("=", 1) for item in args.set)
 
     from mtgc_link.codecs import get_codec
     from mtgc_link.sweep.config import parse_config
     from mtgc_link.sweep.runner import run_sweep
 
-    cls = type(get_codec(args.codec))
+    cls = type(get_codec(args.codec, **settings))
     real_decode = cls.decode
     calls = {"n": 0}
 
@@ -63,13 +67,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         # warm-up: imports and Sionna block construction are not part of either measurement
         run_sweep(
-            parse_config({**config(args.codec, 32, 1, True), "snr_db": [10.0], "name": "warm"}),
+            parse_config({**config(args.codec, 32, 1, True, settings), "snr_db": [10.0], "name": "warm"}),
             Path(tmp) / "warm",
             plots=False,
             progress=False,
         )
         for cache in (True, False):
-            cfg = parse_config(config(args.codec, args.resize, args.trials, cache))
+            cfg = parse_config(config(args.codec, args.resize, args.trials, cache, settings))
             calls["n"] = 0
             t0 = time.perf_counter()
             res = run_sweep(cfg, Path(tmp) / cfg.name, workers=1, plots=False, progress=False)

@@ -105,9 +105,10 @@ def transmit(
     res = run_link(
         img, src, phy, budget, snr_db, seed=seed, policy=policy, metrics=("psnr",), crc_error=crc_error
     )
-    typer.echo(
-        f"{codec} [{src.backend}] {phy.channel.model.upper()} SNR {snr_db:g} dB MCS {mcs}: " + res.summary()
+    ch = phy.channel.model.upper() + (
+        f"-{phy.channel.profile}" if phy.channel.model in ("tdl", "cdl") else ""
     )
+    typer.echo(f"{codec} [{src.backend}] {ch} SNR {snr_db:g} dB MCS {mcs}: " + res.summary())
     if res.received.image is None:
         raise _fail(3, f"no image: {res.received.status}: {res.received.reason}")
     out.parent.mkdir(parents=True, exist_ok=True)
