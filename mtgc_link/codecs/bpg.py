@@ -228,7 +228,7 @@ def bpgdec_decode(data: bytes, width: int, height: int, max_pixels: int) -> np.n
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = Path(tmp, "in.bpg"), Path(tmp, "out.png")
         src.write_bytes(data)
-        res = subprocess.run([tools[1], "-o", str(dst), str(src)], capture_output=True, timeout=60)
+        res = subprocess.run([tools[1], "-o", str(dst), str(src)], capture_output=True, timeout=15)
         if res.returncode != 0 or not dst.exists():
             raise ValueError(f"bpgdec failed (status {res.returncode})")
         with Image.open(dst) as im:
