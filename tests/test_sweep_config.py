@@ -132,3 +132,24 @@ def test_seeds_shared_across_codecs_distinct_across_trials():
     )
     # one task per (image, codec, payload bits): encode once, whatever channel, SNR or trial
     assert len(tasks) == 2 * 2 * 2 and all(len(t.points) == 2 * 2 * 2 for t in tasks)
+
+
+def test_demo_mtgc_line(tmp_path, monkeypatch):
+    from mtgc_link.codecs.mtgc.config import MTGCConfig
+    from mtgc_link.sweep.demo import MTGC_MISSING, demo_config, mtgc_status
+
+    monkeypatch.delenv("MTGC_DEMO_PROFILE", raising=False)
+    assert mtgc_status() == (None, MTGC_MISSING)
+    assert "Stable Diffusion 2.1-base" in MTGC_MISSING and "docs/mtgc.md" in MTGC_MISSING
+    MTGCConfig.tiny().save(tmp_path / "untrained", trained=False)
+    monkeypatch.setenv("MTGC_DEMO_PROFILE", str(tmp_path / "untrained"))
+    profile, why = mtgc_status()
+    assert profile is None and "untrained" in why  # random weights never join the demo
+    MTGCConfig.tiny().save(tmp_path / "trained", trained=True)
+    monkeypatch.setenv("MTGC_DEMO_PROFILE", str(tmp_path / "trained"))
+    profile, why = mtgc_status()
+    assert profile == str(tmp_path / "trained") and why == ""
+    cfg = demo_config(profile)
+    assert [c.name for c in cfg.codecs] == ["jpeg", "bpg", "mtgc"] and cfg.codecs[2].settings == {
+        "profile": profile
+    }
