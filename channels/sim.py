@@ -103,6 +103,7 @@ class UncodedChain:
             raise ValueError(f"block_bits ({block_bits}) must be a multiple of modulation_order")
         self._qam = _QamOverChannel(modulation_order, channel, device)
         self.block_bits, self.device = block_bits, device
+        self.bits_per_block = block_bits
         self.default_batch = max(1, 1_200_000 // block_bits)
 
     def ebno_db(self, snr_db: float) -> float:
@@ -134,6 +135,7 @@ class LDPCChain:
         if n % modulation_order:
             raise ValueError(f"ldpc_n ({n}) must be a multiple of the modulation order ({modulation_order})")
         self.k, self.n, self.device = k, n, device
+        self.bits_per_block = k
         self._qam = _QamOverChannel(modulation_order, channel, device)
         self._encoder = LDPC5GEncoder(k, n, num_bits_per_symbol=modulation_order, device=device)
         self._decoder = LDPC5GDecoder(self._encoder, num_iter=iterations, hard_out=True, device=device)
@@ -166,6 +168,7 @@ class NRChain:
         self.link = Link(cfg, device=device)
         self.device = device
         self.default_batch = 32
+        self.bits_per_block = self.link.payload_bits_per_slot
 
     def ebno_db(self, snr_db: float) -> float:
         return self.link.ebno_db(snr_db)
@@ -194,7 +197,8 @@ def monte_carlo(
     batch: int | None = None,
 ) -> Point:
     """Simulate ``chain`` at ``snr_db`` until ``min_errors`` errors (``count``: "bit" or "block") are seen or
-    ``max_bits`` / ``max_blocks`` are reached (the last batch may overshoot by < one batch)."""
+    ``max_bits`` / ``max_blocks`` are reached (batches are trimmed so neither is overshot by more than one
+    block)."""
     import sionna.phy as sp
 
     if count not in ("bit", "block"):
@@ -208,7 +212,8 @@ def monte_carlo(
         errors = total.bit_errors if count == "bit" else total.block_errors
         if errors >= min_errors or total.bits >= max_bits or total.blocks >= max_blocks:
             break
-        total += chain.run(max(1, min(batch, max_blocks - total.blocks)), snr_db)
+        left_blocks = min(max_blocks - total.blocks, -(-(max_bits - total.bits) // chain.bits_per_block))
+        total += chain.run(max(1, min(batch, left_blocks)), snr_db)
     return Point(
         snr_db=float(snr_db),
         ebno_db=float(chain.ebno_db(snr_db)),
