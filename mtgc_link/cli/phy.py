@@ -35,7 +35,7 @@ def _modulation(name: str) -> int:
     if key.isdigit() and int(key) in _MODULATIONS.values():
         return int(key)
     raise typer.BadParameter(
-        f"unknown modulation {name!r}; use one of {', '.join(_MODULATIONS)}", "--modulation"
+        f"unknown modulation {name!r}; use one of {', '.join(_MODULATIONS)}", param_hint="--modulation"
     )
 
 
