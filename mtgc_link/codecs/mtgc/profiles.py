@@ -301,24 +301,27 @@ def _load(config, folder, trained, device, local_files_only, allow_untrained) ->
     for p, s in sources.items():
         if p in MTGC_PARTS:
             continue
-        parts[p] = _from_pretrained(classes[p], s, local_files_only, what, p)
+        parts[p] = _from_pretrained(classes[p], s, local_files_only, what, p, base_hint)
     parts["scheduler_config"] = _scheduler_config(
         folder, config, local_files_only, DPMSolverMultistepScheduler
     )
 
     mtgc_missing = [p for p in MTGC_PARTS if not _available(sources[p], local_files_only)]
+    train_hint = (
+        f"train them with `mtgc-link train --profile {config.profile} ...` and load the output folder "
+        "(or set MTGC_WEIGHTS to it)"
+    )
     if mtgc_missing and not allow_untrained:
         raise ProfileUnavailable(
             f"{what}: fine-tuned MTGC parts ({', '.join(mtgc_missing)}) not found "
-            f"[{config.mtgc_weights or 'MTGC_WEIGHTS not set'}]; train them with `mtgc-link train --profile "
-            f"{config.profile} ...` and load the output folder (or set MTGC_WEIGHTS to it)"
+            f"[{config.mtgc_weights or 'MTGC_WEIGHTS not set'}]; {train_hint}"
         )
     if mtgc_missing:
         parts.update(_new_mtgc_parts(config, parts["unet"], parts["vision_encoder"].config.hidden_size))
         trained = False
     else:
         for p in MTGC_PARTS:
-            parts[p] = _from_pretrained(classes[p], sources[p], local_files_only, what, p)
+            parts[p] = _from_pretrained(classes[p], sources[p], local_files_only, what, p, train_hint)
     return MTGCModels(config, trained, parts, _device(device), _dtype(config, device))
 
 
@@ -333,7 +336,7 @@ def _available(source: tuple[str, str | None] | None, local_files_only: bool) ->
     return any(_is_cached(path, sub, f) for f in ("config.json", "tokenizer_config.json", "vocab.json"))
 
 
-def _from_pretrained(cls, source, local_files_only: bool, what: str, part: str):
+def _from_pretrained(cls, source, local_files_only: bool, what: str, part: str, hint: str):
     path, sub = source
     kwargs: dict[str, Any] = {"local_files_only": local_files_only}
     if sub is not None:
@@ -342,7 +345,7 @@ def _from_pretrained(cls, source, local_files_only: bool, what: str, part: str):
         return cls.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ProfileUnavailable(f"{what}: cannot load {part} from {path!r}: {first}") from exc
+        raise ProfileUnavailable(f"{what}: cannot load {part} from {path!r} ({first}); {hint}") from exc
 
 
 def _scheduler_config(folder, config: MTGCConfig, local_files_only: bool, cls) -> dict[str, Any] | None:
