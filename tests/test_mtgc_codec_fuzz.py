@@ -22,7 +22,7 @@ from mtgc_link.codecs.mtgc.codec import Guidance
 from mtgc_link.codecs.mtgc.hci import downscale
 
 N_PARSE = 10_000
-N_FULL = int(os.environ.get("MTGC_FUZZ_FULL", "60"))  # docs/mtgc.md reports a 300-case run
+N_FULL = int(os.environ.get("MTGC_FUZZ_FULL", "30"))  # docs/mtgc.md reports a 300-case run
 MAX_PARSE_S = 10.0  # "no hang": every byte-stage case must finish well within this (it takes milliseconds)
 MAX_DECODE_S = 60.0  # full decode ~1 s on 2 busy cores; a hang would never end, slowness is not a hang
 
