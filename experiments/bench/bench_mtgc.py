@@ -168,6 +168,7 @@ def main() -> None:
     ap.add_argument("--device", default="cpu", help="cpu or cuda[:i]")
     ap.add_argument("--fp16", action="store_true", help="half precision on the GPU")
     ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
     ap.add_argument("--skip-reference", action="store_true", help="only the tiny profile")
     ap.add_argument("--skip-tiny", action="store_true", help="only the reference-sized architecture")
     ap.add_argument("--json", type=Path, default=None, help="also write the summary here")
@@ -175,6 +176,8 @@ def main() -> None:
     ap.add_argument("--train-batch", type=int, default=4)
     args = ap.parse_args()
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if device.type == "cuda" and not torch.cuda.is_available():
         ap.error("--device cuda given but torch sees no GPU")
 
