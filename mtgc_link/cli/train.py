@@ -1,6 +1,7 @@
 """`mtgc-link train`: one stage of MTGC training (see mtgc_link/codecs/mtgc/train.py and docs/mtgc-model.md).
 
-Multi-GPU: `accelerate launch -m mtgc_link.cli train ...` (accelerate splits the work; the code is the same).
+Multi-GPU: `accelerate launch --multi_gpu $(which mtgc-link) train ...` (the same code; accelerate runs
+one process per GPU).
 """
 
 from __future__ import annotations

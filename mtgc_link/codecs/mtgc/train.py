@@ -220,7 +220,9 @@ class Trainer:
     def batch(self, step: int, fixed: bool = False) -> dict[str, Any]:
         """The batch of ``step``; ``fixed``=True: the evaluation batch (no dropout, K = default, mid t)."""
         cfg = self.models.config
-        rng = np.random.default_rng([self.s.seed, 0 if fixed else 1, step])
+        # Each process (GPU) draws its own batch; the fixed evaluation batch is the same everywhere.
+        rank = 0 if fixed else self.accelerator.process_index
+        rng = np.random.default_rng([self.s.seed, 0 if fixed else 1, step, rank])
         idx = rng.choice(len(self.files), size=self.s.batch_size, replace=len(self.files) < self.s.batch_size)
         crops = [random_crop(_read(self.files[i]), cfg.train_size, rng) for i in idx]
         captions = [self.captions.get(self.files[i].stem, "") for i in idx]
