@@ -192,3 +192,14 @@ def test_cli_encode_decode_rd_with_profile(tmp_path, small):
     assert res.exit_code == 0, res.output
     doc = json.loads(res.output[res.output.index("{") :])
     assert doc["results"][0]["decoded"] and doc["results"][0]["bytes"] > 30
+
+
+def test_nothing_to_send_is_refused(monkeypatch, small):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # no captioner either
+    bare = MTGCCodec(profile="tiny", k=0, hci_scale=0)
+    with pytest.raises(ValueError, match="sends no modality"):
+        bare.encode(small)
+    # Without a caption the leanest stream is header + one SPW (~30 bytes); header-only is never sent.
+    with pytest.raises(RateControlError) as err:
+        MTGCCodec(profile="tiny").encode(small, max_bits=8 * 25)
+    assert err.value.min_bits > 8 * 25

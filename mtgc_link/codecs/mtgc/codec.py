@@ -276,6 +276,8 @@ class MTGCCodec(SourceCodec):
             smallest = None
             for i, rung in enumerate(self.ladder()):
                 data, payloads = build(rung)
+                if not payloads:  # e.g. the caption-only rung without a caption: nothing worth sending
+                    continue
                 smallest = min(8 * len(data), smallest or 8 * len(data))
                 if 8 * len(data) <= max_bits:
                     rung_index = i
@@ -294,6 +296,8 @@ class MTGCCodec(SourceCodec):
         else:
             rung = self.default_rung()
             data, payloads = build(rung)
+        if not payloads:
+            raise ValueError(f"mtgc: {rung} sends no modality (no caption source, no HCI, K=0); {note or ''}")
 
         parsed = bs.parse_bitstream(data)
         info = {
