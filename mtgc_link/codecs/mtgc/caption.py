@@ -59,17 +59,21 @@ class ContextModel:
         self._cache: dict[tuple[int, ...], np.ndarray] = {}
 
     def probs(self, context: tuple[int, ...]) -> np.ndarray:
-        cached = self._cache.get(context)
+        # Only the longest *seen* suffix matters (a longer unseen context backs off to it), so the cache is
+        # keyed by that: bounded by the corpus' contexts even when decoding garbage.
+        n = 0
+        while n < self.order and context[len(context) - n - 1 :] in self.counts[n + 1]:
+            n += 1
+        key = context[len(context) - n :] if n else ()
+        cached = self._cache.get(key)
         if cached is not None:
             return cached
         p = np.full(ALPHABET, 1.0 / ALPHABET)
-        for n in range(self.order + 1):
-            c = self.counts[n].get(context[len(context) - n :] if n else ())
-            if c is None:
-                break  # a longer context is unseen too
+        for m in range(n + 1):
+            c = self.counts[m][key[len(key) - m :] if m else ()]
             total, distinct = c.sum(), np.count_nonzero(c)
             p = (c + distinct * p) / (total + distinct)
-        self._cache[context] = p
+        self._cache[key] = p
         return p
 
     def context_of(self, seq: list[int], i: int) -> tuple[int, ...]:
