@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Literal
 
@@ -305,8 +306,15 @@ class Trainer:
         log = (out / "log.jsonl").open("a")
         last: dict[str, float] = {}
         t0 = time.perf_counter()
+        # One thread prepares the next batch (image decoding, crops, HCI coding) while this one trains;
+        # batch(step) depends on the step only, so prefetching changes nothing in the results.
+        pool = ThreadPoolExecutor(max_workers=1)
+        upcoming = pool.submit(self.batch, self.step) if self.step < s.steps else None
         while self.step < s.steps:
-            parts = self.loss(self.batch(self.step))
+            batch = upcoming.result()
+            if self.step + 1 < s.steps:
+                upcoming = pool.submit(self.batch, self.step + 1)
+            parts = self.loss(batch)
             if parts["loss"].requires_grad:  # False only when stage 3 dropped both HCI and SPWs
                 self.accelerator.backward(parts["loss"])
                 params = [p for mod in self.trainable.values() for p in mod.parameters()]
@@ -322,6 +330,7 @@ class Trainer:
             if save and (self.step % s.save_every == 0 or self.step == s.steps):
                 self.save_checkpoint(out / "checkpoint")
         log.close()
+        pool.shutdown()
         if save and self.accelerator.is_main_process:
             self.models.trained = True
             for mod in self.trainable.values():
