@@ -18,7 +18,7 @@ from PIL import Image
 from mtgc_link.codecs.base import SourceCodec, check_image
 
 HCI_CODEC = "bpg"
-# libx265 pinned (not bpgenc even where installed): the same bytes on every machine. 4:2:0 as bpgenc's
+# libx265 pinned (not bpgenc even where installed): one bitstream kind everywhere. 4:2:0 as bpgenc's
 # default: on Kodak HCIs it is 2-12 % smaller than 4:4:4 at a PSNR 0-1 dB lower (docs/mtgc.md).
 HCI_CODEC_SETTINGS = {"chroma": "420", "backend": "libx265"}
 DEFAULT_Q = 42  # BPG -q
