@@ -2,7 +2,8 @@
 
 The config lives here, not only in experiments/configs/demo.yaml, so that an installed package runs it
 too; a test checks that the two are the same. Sizing (measured in docs/experiments.md): 5 photos downscaled
-to 128 px, 8 PRBs, MCS 9 (QPSK, R = 0.66), 6 SNR points, 2 budgets, 1 trial.
+to 128 px, 8 PRBs, MCS 9 (QPSK, R = 0.66), 5 SNR points, 2 budgets (CBR 0.09: the smallest that
+fits a JPEG in whole slots; 0.18), 1 trial.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ DEMO = {
     ],
     "phy": {"num_prbs": 8, "csi": "perfect"},
     "snr_db": [0.0, 4.0, 8.0, 12.0, 16.0],
-    "budgets": [{"cbr": 0.0625}, {"cbr": 0.125}],
+    "budgets": [{"cbr": 0.09}, {"cbr": 0.18}],
     "mcs": {"fixed": 9},
     "trials": 1,
     "seed": 2026,
