@@ -93,7 +93,7 @@ class PhySpec(_Strict):
     num_ofdm_symbols: int = Field(14, ge=4, le=14)
     dmrs_additional_position: int = Field(1, ge=0, le=3)
     mcs_table: int = 1
-    csi: Literal["perfect", "ls", "lmmse"] = "perfect"
+    csi: Literal["perfect", "ls", "lmmse"] = "ls"  # as channels.PhyConfig: LS estimation on DMRS
     ldpc_iterations: int = Field(20, ge=1, le=200)
 
 
