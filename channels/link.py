@@ -69,7 +69,7 @@ class Link:
         if not isinstance(cfg, PhyConfig):
             raise TypeError(f"cfg must be a PhyConfig, got {type(cfg).__name__}")
         self.cfg = cfg
-        self.device = device
+        self.device = "cuda:0" if device == "cuda" else device  # Sionna wants an indexed CUDA device
         self._built = False
 
     # -- geometry (no Sionna blocks needed) ------------------------------------------------------------
@@ -182,7 +182,8 @@ class Link:
         t, f = self._rg.num_ofdm_symbols, self._rg.fft_size
         model = cir_model(self.cfg.channel, self.device)
         if model is None:
-            return torch.ones(t, t, dtype=torch.complex64), torch.ones(f, f, dtype=torch.complex64)
+            ones = dict(dtype=torch.complex64, device=self.device)
+            return torch.ones(t, t, **ones), torch.ones(f, f, **ones)
         from sionna.phy.channel import GenerateOFDMChannel
 
         sp.config.seed = _COVARIANCE_SEED
