@@ -102,6 +102,9 @@ def transmit(
     except (OSError, UnidentifiedImageError) as exc:
         raise _fail(2, f"IMAGE {image}: cannot read ({exc})") from None
 
+    import torch
+
+    torch.set_num_threads(1)  # the PHY's tensors are small; extra intra-op threads only cost (docs/link.md)
     res = run_link(
         img, src, phy, budget, snr_db, seed=seed, policy=policy, metrics=("psnr",), crc_error=crc_error
     )
