@@ -20,8 +20,8 @@ def _fail(code: int, message: str) -> typer.Exit:
 def _report(res) -> None:
     typer.echo(
         f"{res.points} rows ({res.ran} run now, {res.skipped} already done) in {res.seconds:.0f} s\n"
-        f"results: {res.out_dir / 'results.parquet'} and {res.out_dir / 'results.csv'}\n"
-        f"figures: {res.out_dir / 'figures'} ({len(res.figures)} files)"
+        f"results: {res.out_dir / 'results.parquet'} and {res.out_dir / 'results.csv'}"
+        + (f"\nfigures: {res.out_dir / 'figures'} ({len(res.figures)} files)" if res.figures else "")
     )
 
 
