@@ -100,6 +100,12 @@ class Link:
         return link_ebno_from_snr(self.cfg, snr_db)
 
     # -- blocks -----------------------------------------------------------------------------------------
+    def build(self) -> None:
+        """Build the Sionna blocks now (idempotent). ``transmit`` builds before seeding, so the fixed-seed
+        draw of LMMSE covariances never shifts the random stream of a transmission."""
+        if not self._built:
+            self._build()
+
     def _build(self) -> None:
         from sionna.phy.mapping import Mapper
         from sionna.phy.mimo import StreamManagement
@@ -203,8 +209,7 @@ class Link:
         """
         import torch
 
-        if not self._built:
-            self._build()
+        self.build()
         with torch.no_grad():
             x = self._rg_mapper(self._layer_mapper(self._mapper(self._encoder(b))))
             no_t = torch.tensor(no, dtype=torch.float32, device=self.device)
@@ -239,6 +244,7 @@ class Link:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         payload = bytes(payload)
+        self.build()
         k = self.payload_bits_per_slot
         bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8))
         slots = -(-bits.size // k)

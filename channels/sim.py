@@ -166,6 +166,7 @@ class NRChain:
         from channels.link import Link
 
         self.link = Link(cfg, device=device)
+        self.link.build()  # before monte_carlo seeds: building draws LMMSE covariances from its own seed
         self.device = device
         self.default_batch = 32
         self.bits_per_block = self.link.payload_bits_per_slot
