@@ -70,7 +70,7 @@ class _QamOverChannel:
 
         if channel not in SIM_CHANNELS:
             raise ValueError(f"channel must be one of {SIM_CHANNELS} in this mode, got {channel!r}")
-        if modulation_order not in (1, 2, 4, 6, 8, 10):
+        if modulation_order not in (2, 4, 6, 8, 10):
             raise ValueError(f"modulation must be 2, 4, 6, 8 or 10 bits per symbol, got {modulation_order}")
         self.qm, self.channel, self.device = modulation_order, channel, device
         self._mapper = Mapper("qam", modulation_order, device=device)

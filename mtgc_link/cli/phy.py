@@ -12,7 +12,7 @@ from mtgc_link.cli.app import app
 phy_app = typer.Typer(help="PHY link-level curves (BER/BLER) on Sionna.", no_args_is_help=True)
 app.add_typer(phy_app, name="phy")
 
-_MODULATIONS = {"bpsk": 1, "qpsk": 2, "16qam": 4, "64qam": 6, "256qam": 8}
+_MODULATIONS = {"qpsk": 2, "16qam": 4, "64qam": 6, "256qam": 8}
 
 
 def _floats(values: list[str] | None, name: str) -> list[float]:
