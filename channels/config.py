@@ -57,6 +57,9 @@ class ChannelConfig(_Strict):
         return v
 
 
+MIN_CODE_RATE = 1 / 5
+
+
 class PhyConfig(_Strict):
     """One NR PUSCH-like link: single layer, single antenna, frequency-domain OFDM slots.
 
@@ -122,6 +125,15 @@ class PhyConfig(_Strict):
             )
         if not any(explicit) and self.mcs_index is None:
             object.__setattr__(self, "mcs_index", 14)
+        # Sionna's 5G LDPC encoder has no repetition coding, so rates below 1/5 (MCS 0-2 of table 1,
+        # MCS 0-1 of table 2) cannot be built; refuse them here rather than at the first transmission.
+        rate = self.qm_and_rate[1]
+        if rate < MIN_CODE_RATE:
+            field = "code_rate" if self.code_rate is not None else "mcs_index"
+            raise ValueError(
+                f"{field}: code rate {rate:.3f} is below 1/5, the lowest rate Sionna's 5G LDPC supports"
+                " (no repetition coding); use mcs_index >= 3 (table 1) or a higher code_rate"
+            )
         if self.dmrs_length == 2 and self.dmrs_additional_position > 1:
             raise ValueError("dmrs_additional_position must be <= 1 with dmrs_length 2 (TS 38.211)")
         return self

@@ -17,6 +17,9 @@ from channels import ChannelConfig, PhyConfig
         (dict(mcs_index=29, mcs_table=1), "mcs_index"),
         (dict(mcs_index=28, mcs_table=2), "mcs_index"),
         (dict(mcs_index=-1), "mcs_index"),
+        (dict(mcs_index=2, mcs_table=1), "mcs_index: code rate 0.188 is below 1/5"),
+        (dict(mcs_index=1, mcs_table=2), "mcs_index: code rate 0.188 is below 1/5"),
+        (dict(modulation_order=2, code_rate=0.15), "code_rate: code rate 0.150 is below 1/5"),
         (dict(mcs_table=3), "mcs_table"),
         (dict(modulation_order=3, code_rate=0.5), "modulation_order"),
         (dict(modulation_order=4, code_rate=0.99), "code_rate"),
@@ -59,3 +62,13 @@ def test_defaults_and_explicit_mcs():
     cfg = PhyConfig(modulation_order=6, code_rate=0.75)
     assert cfg.mcs_index is None and cfg.qm_and_rate == (6, 0.75)
     assert PhyConfig(mcs_index=27, mcs_table=2).qm_and_rate == (8, pytest.approx(948 / 1024))
+
+
+def test_lowest_buildable_mcs_transmits():
+    """MCS 3 of table 1 (rate 0.245) is the lowest accepted index, and it really runs."""
+    from channels import Link
+
+    rx = Link(PhyConfig(mcs_index=3, num_prbs=4, channel=ChannelConfig(model="awgn"))).transmit(
+        b"x" * 40, 10.0, 1
+    )
+    assert rx.ok and rx.payload == b"x" * 40

@@ -18,11 +18,7 @@ _COMMAND_MODULES = [
 ]
 
 for _mod in _COMMAND_MODULES:
-    try:
-        importlib.import_module(_mod)
-    except ModuleNotFoundError as _exc:  # TODO(integration): drop once every module exists
-        if _exc.name != _mod:
-            raise
+    importlib.import_module(_mod)
 
 
 def main() -> None:

@@ -17,11 +17,7 @@ _PLUGIN_MODULES = [
 
 def _load_plugins() -> None:
     for mod in _PLUGIN_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:  # TODO(integration): drop once every plug-in exists
-            if exc.name != mod:
-                raise
+        importlib.import_module(mod)
 
 
 def get_codec(name: str, **settings) -> SourceCodec:
