@@ -4,10 +4,14 @@ with a clear reason where it is absent (it is always present in CI)."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+# No model hub is reachable in CI: let Hugging Face loaders fail at once instead of retrying the network.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / "shared" / "data"

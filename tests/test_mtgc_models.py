@@ -55,7 +55,8 @@ def _hci(image: np.ndarray, factor: int = 16) -> np.ndarray:
 def test_tiny_profile_is_untrained_and_sized_from_config(tiny):
     assert tiny.trained is False
     cfg = tiny.config
-    assert cfg.profile == "tiny" and cfg.captioner_id
+    assert cfg.profile == "tiny" and cfg.captioner_id is None  # offline: captions come from the caller
+    assert MTGCConfig.reference().captioner_id
     assert tiny.unet.config.cross_attention_dim == cfg.text_embed_dim
     assert tiny.text_encoder.config.hidden_size == cfg.text_embed_dim
     assert tiny.tascm.config.max_spws == cfg.max_spws

@@ -214,6 +214,9 @@ class MTGCCodec(SourceCodec):
             if found is not None:
                 return found, f"captions_file {self.captions.path.name}", None
         cfg = self.models.config
+        if cfg.captioner_id is None:
+            note = f"no caption: profile {cfg.profile!r} has no captioner; pass caption or captions_file"
+            return None, None, note
         try:
             captioner = shared_captioner(cfg.captioner_id, cfg.max_caption_tokens, self.device)
             text = self._memo((key, "caption"), lambda: captioner.caption(image))

@@ -79,7 +79,10 @@ class MTGCConfig(BaseModel):
         None, description="SD-family repo with unet/ vae/ text_encoder/ tokenizer/ scheduler/; None = built"
     )
     vision_encoder_id: str | None = Field(None, description="CLIPVisionModel repo for TASCM; None = built")
-    captioner_id: str = "Salesforce/blip-image-captioning-base"
+    captioner_id: str | None = Field(
+        "Salesforce/blip-image-captioning-base",
+        description="BLIP/BLIP-2 repo or folder; None = no captioner (captions must be supplied)",
+    )
     mtgc_weights: str | None = Field(None, description="folder/repo of fine-tuned ControlNet+TASCM+entropy")
     # --- text / caption ---
     text_max_length: int = Field(77, ge=4, description="tokens the text encoder sees (padded)")
@@ -161,6 +164,7 @@ class MTGCConfig(BaseModel):
         """The same classes with tiny sizes: a 256x256 encode+generate takes seconds on one CPU core."""
         values: dict[str, Any] = dict(
             profile="tiny",
+            captioner_id=None,  # self-contained and offline: tiny never fetches a real captioner
             text_max_length=32,
             max_caption_tokens=24,
             text_embed_dim=32,

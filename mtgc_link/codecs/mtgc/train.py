@@ -70,7 +70,7 @@ def list_images(folder: Path) -> list[Path]:
 
 
 def load_captions(
-    files: list[Path], captions: Path | None, cache: Path, captioner_id: str, max_tokens: int
+    files: list[Path], captions: Path | None, cache: Path, captioner_id: str | None, max_tokens: int
 ) -> dict[str, str]:
     """Captions keyed by file stem: from ``captions`` (JSON {stem or file name: text}), else from the cache,
     else made once with the captioner and cached. Without both, a TrainError says what to pass."""
@@ -85,6 +85,8 @@ def load_captions(
         table = json.loads(cache.read_text())
         if all(p.stem in table for p in files):
             return table
+    if captioner_id is None:
+        raise TrainError("no captions file given and this profile has no captioner; pass --captions FILE")
     try:
         from mtgc_link.codecs.mtgc.caption import Captioner, CaptionerUnavailable
     except ImportError as exc:
