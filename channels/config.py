@@ -11,7 +11,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-CHANNEL_MODELS = ("awgn", "rayleigh", "tdl", "cdl")
 PROFILES = ("A", "B", "C", "D", "E")
 SUBCARRIER_SPACINGS_KHZ = (15, 30, 60, 120)
 CSI_MODES = ("perfect", "ls", "lmmse")
@@ -43,9 +42,11 @@ class ChannelConfig(_Strict):
     @field_validator("model")
     @classmethod
     def _known_model(cls, v: str) -> str:
+        from channels.models import CHANNEL_MODELS  # the registry; imported late (it imports this module)
+
         v = v.lower()
         if v not in CHANNEL_MODELS:
-            raise ValueError(f"unknown channel model {v!r}; known: {', '.join(CHANNEL_MODELS)}")
+            raise ValueError(f"unknown channel model {v!r}; known: {', '.join(sorted(CHANNEL_MODELS))}")
         return v
 
     @field_validator("profile")

@@ -10,47 +10,77 @@ receiver on average. Models are sampled per slot (one batch example = one slot):
 
 from __future__ import annotations
 
-from channels.config import ChannelConfig
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from channels.config import ChannelConfig
+
+# Registry of channel models: name -> factory(ChannelConfig, device) returning a Sionna channel-impulse-
+# response model, or None for "no fading" (AWGN). Adding a model is one decorated function.
+ChannelFactory = Callable[["ChannelConfig", str], Any]
+CHANNEL_MODELS: dict[str, ChannelFactory] = {}
+
+
+def register_channel_model(name: str) -> Callable[[ChannelFactory], ChannelFactory]:
+    def deco(factory: ChannelFactory) -> ChannelFactory:
+        if name in CHANNEL_MODELS:
+            raise ValueError(f"channel model {name!r} is already registered")
+        CHANNEL_MODELS[name] = factory
+        return factory
+
+    return deco
+
+
+@register_channel_model("awgn")
+def _awgn(ch: ChannelConfig, device: str):
+    return None
+
+
+@register_channel_model("rayleigh")
+def _rayleigh(ch: ChannelConfig, device: str):
+    from sionna.phy.channel import RayleighBlockFading
+
+    return RayleighBlockFading(num_rx=1, num_rx_ant=1, num_tx=1, num_tx_ant=1, device=device)
+
+
+@register_channel_model("tdl")
+def _tdl(ch: ChannelConfig, device: str):
+    from sionna.phy.channel.tr38901 import TDL
+
+    return TDL(
+        ch.profile,
+        ch.delay_spread_ns * 1e-9,
+        ch.carrier_hz,
+        min_speed=ch.speed_mps,
+        max_speed=ch.speed_mps,
+        device=device,
+    )
+
+
+@register_channel_model("cdl")
+def _cdl(ch: ChannelConfig, device: str):
+    from sionna.phy.channel.tr38901 import CDL, Antenna
+
+    def antenna():
+        return Antenna("single", "V", "omni", ch.carrier_hz, device=device)
+
+    return CDL(
+        ch.profile,
+        ch.delay_spread_ns * 1e-9,
+        ch.carrier_hz,
+        ut_array=antenna(),
+        bs_array=antenna(),
+        direction="uplink",
+        min_speed=ch.speed_mps,
+        max_speed=ch.speed_mps,
+        device=device,
+    )
 
 
 def cir_model(ch: ChannelConfig, device: str = "cpu"):
     """Sionna channel-impulse-response model for ``ch``, or None for AWGN."""
-    if ch.model == "awgn":
-        return None
-    if ch.model == "rayleigh":
-        from sionna.phy.channel import RayleighBlockFading
-
-        return RayleighBlockFading(num_rx=1, num_rx_ant=1, num_tx=1, num_tx_ant=1, device=device)
-    delay_spread = ch.delay_spread_ns * 1e-9
-    if ch.model == "tdl":
-        from sionna.phy.channel.tr38901 import TDL
-
-        return TDL(
-            ch.profile,
-            delay_spread,
-            ch.carrier_hz,
-            min_speed=ch.speed_mps,
-            max_speed=ch.speed_mps,
-            device=device,
-        )
-    if ch.model == "cdl":
-        from sionna.phy.channel.tr38901 import CDL, Antenna
-
-        def antenna():
-            return Antenna("single", "V", "omni", ch.carrier_hz, device=device)
-
-        return CDL(
-            ch.profile,
-            delay_spread,
-            ch.carrier_hz,
-            ut_array=antenna(),
-            bs_array=antenna(),
-            direction="uplink",
-            min_speed=ch.speed_mps,
-            max_speed=ch.speed_mps,
-            device=device,
-        )
-    raise ValueError(f"unknown channel model {ch.model!r}")  # unreachable: ChannelConfig validates
+    return CHANNEL_MODELS[ch.model](ch, device)  # ChannelConfig validated the name
 
 
 def ofdm_channel(ch: ChannelConfig, resource_grid, device: str = "cpu"):
