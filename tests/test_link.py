@@ -123,8 +123,8 @@ def test_no_fit_is_a_typed_outcome_and_mean_policy(image, phy):
     expect = np.broadcast_to(np.round(mean).astype(np.uint8), image.shape)
     assert np.array_equal(r0.received.image, expect)
     assert r0.metrics["psnr"] == pytest.approx(_psnr_closed_form(image, expect), abs=1e-9)
-    # One slot at MCS 0 of 4 PRBs: a few dozen bytes, smaller than any JPEG -> RateControlError -> no_fit.
-    tiny = PhyConfig(channel=ChannelConfig(model="awgn"), num_prbs=4, mcs_index=0, csi="perfect")
+    # One slot at MCS 3 (the lowest buildable) of 4 PRBs: a few dozen bytes, smaller than any JPEG -> no_fit.
+    tiny = PhyConfig(channel=ChannelConfig(model="awgn"), num_prbs=4, mcs_index=3, csi="perfect")
     bits = Budget(prbs=4, slots=1).payload_bits(64, 64, tiny)
     assert 0 < bits < 8 * 200
     r1 = run_link(image, codec, tiny, Budget(prbs=4, slots=1), snr_db=20.0, policy="none")
