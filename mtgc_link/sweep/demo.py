@@ -24,7 +24,7 @@ DEMO = {
     "snr_db": [0.0, 4.0, 8.0, 12.0, 16.0],
     "budgets": [{"cbr": 0.09}, {"cbr": 0.18}],
     "mcs": {"fixed": 9},
-    "trials": 1,
+    "trials": 3,
     "seed": 2026,
     "failure_policy": "mean",
     "metrics": ["psnr", "ssim"],
