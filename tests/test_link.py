@@ -18,18 +18,6 @@ def _psnr_closed_form(a: np.ndarray, b: np.ndarray) -> float:
     return 10 * math.log10(255.0**2 / mse)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """As the sweep workers and the transmit CLI do: on a busy 2-core machine torch's intra-op threads made
-    each transmission up to 40x slower (7.6 s instead of 0.18 s for 9 slots)."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def image(astronaut) -> np.ndarray:
     return resize_longer_side(astronaut, 64)

@@ -17,16 +17,6 @@ from mtgc_link.codecs.mtgc.mgdd import working_size
 from mtgc_link.codecs.mtgc.profiles import MTGCModels, ProfileUnavailable, load_profile, save_profile
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_torch_thread():
-    """Tiny models gain nothing from intra-op threads, and on a shared CPU the threads' spin-waits cost
-    up to 40x in wall time (measured: a 64x64 generate 5.5 s with 2 threads, 0.13 s with 1)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def tiny() -> MTGCModels:
     return load_profile("tiny", device="cpu")

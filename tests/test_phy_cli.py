@@ -6,20 +6,10 @@ import json
 import math
 
 import pytest
-import torch
 from scipy.special import erfc
 from typer.testing import CliRunner
 
 from mtgc_link.cli import app
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 FIELDS = {"snr_db", "ebno_db", "ber", "bler", "bits", "bit_errors", "blocks", "block_errors"}
 

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from channels import ChannelConfig, Link, PhyConfig
 from channels.mcs import (
@@ -18,15 +17,6 @@ from channels.mcs import (
     snr_from_ebno,
 )
 from channels.sim import NRChain, monte_carlo, sweep
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Two busy cores: one intra-op thread avoids OpenMP oversubscription (LDPC runs ~5x faster here).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def small(model="awgn", csi="ls", **kw) -> PhyConfig:

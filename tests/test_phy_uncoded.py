@@ -6,19 +6,9 @@ import math
 
 import numpy as np
 import pytest
-import torch
 from scipy.special import erfc
 
 from channels.sim import LDPCChain, UncodedChain, monte_carlo
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Two busy cores: one intra-op thread avoids OpenMP oversubscription (LDPC runs ~5x faster here).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 def _q(x):

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 import yaml
 
 from mtgc_link.sweep.config import parse_config
@@ -19,15 +18,10 @@ CONFIG = Path(__file__).resolve().parents[1] / "experiments" / "configs" / "mtgc
 
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models are far faster on one thread on a 2-core machine
-    try:
-        data = yaml.safe_load(CONFIG.read_text())
-        data["images"]["limit"] = 1
-        out = tmp_path_factory.mktemp("mtgc_sweep")
-        res = run_sweep(parse_config(data, str(CONFIG)), out, workers=1, plots=True, progress=False)
-    finally:
-        torch.set_num_threads(threads)
+    data = yaml.safe_load(CONFIG.read_text())
+    data["images"]["limit"] = 1
+    out = tmp_path_factory.mktemp("mtgc_sweep")
+    res = run_sweep(parse_config(data, str(CONFIG)), out, workers=1, plots=True, progress=False)
     return res, out
 
 

@@ -23,17 +23,19 @@ SetOpt = typer.Option(None, "--set", help="Codec setting key=value, e.g. --set c
 ProfileOpt = typer.Option(None, "--profile", help="MTGC models: tiny, reference or a folder.")
 
 
-def _fail(code: int, message: str) -> typer.Exit:
-    typer.echo(" ".join(message.split()), err=True)
+def fail(code: int, message: str) -> typer.Exit:
+    """Print a one-line reason on stderr and return the Exit to raise (never a traceback)."""
+    typer.echo(" ".join(str(message).split()), err=True)
     return typer.Exit(code)
 
 
-def _parse_settings(items: list[str] | None) -> dict[str, Any]:
+def parse_settings(items: list[str] | None) -> dict[str, Any]:
+    """``--set key=value`` options -> codec settings (ints and floats converted)."""
     out: dict[str, Any] = {}
     for item in items or []:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise _fail(EXIT_BAD_ARGS, f"--set expects key=value, got {item!r}")
+            raise fail(EXIT_BAD_ARGS, f"--set expects key=value, got {item!r}")
         value: Any = raw
         for conv in (int, float):
             try:
@@ -48,13 +50,13 @@ def _parse_settings(items: list[str] | None) -> dict[str, Any]:
 def _make_codec(name: str, settings: list[str] | None, profile: str | None = None):
     from mtgc_link.codecs import get_codec
 
-    kwargs = _parse_settings(settings)
+    kwargs = parse_settings(settings)
     if profile is not None:
         kwargs["profile"] = profile
     try:
         return get_codec(name, **kwargs)
     except (KeyError, TypeError, ValueError) as exc:
-        raise _fail(EXIT_BAD_ARGS, f"codec {name!r}: {exc.args[0] if exc.args else exc}") from None
+        raise fail(EXIT_BAD_ARGS, f"codec {name!r}: {exc.args[0] if exc.args else exc}") from None
 
 
 def _read_image(path: Path):
@@ -65,7 +67,7 @@ def _read_image(path: Path):
         with Image.open(path) as im:
             return np.array(im.convert("RGB"))  # a writable copy (torch-based metrics want one)
     except (OSError, UnidentifiedImageError) as exc:
-        raise _fail(EXIT_BAD_ARGS, f"IMAGE {path}: cannot read ({exc})") from None
+        raise fail(EXIT_BAD_ARGS, f"IMAGE {path}: cannot read ({exc})") from None
 
 
 @app.command()
@@ -80,7 +82,7 @@ def encode(
 ) -> None:
     """Encode IMAGE into OUT (rate = 8 x its size); prints bytes, bpp, quality, ladder step, backend."""
     if max_bits is not None and quality is not None:
-        raise _fail(EXIT_BAD_ARGS, "give --max-bits or --quality, not both")
+        raise fail(EXIT_BAD_ARGS, "give --max-bits or --quality, not both")
     from mtgc_link.codecs import RateControlError
 
     c = _make_codec(codec, settings, profile)
@@ -88,13 +90,13 @@ def encode(
     try:
         enc = c.encode(img, max_bits=max_bits, quality=quality)
     except RateControlError as exc:
-        raise _fail(EXIT_NO_FIT, str(exc)) from None
+        raise fail(EXIT_NO_FIT, str(exc)) from None
     except (TypeError, ValueError) as exc:
-        raise _fail(EXIT_BAD_ARGS, str(exc)) from None
+        raise fail(EXIT_BAD_ARGS, str(exc)) from None
     try:
         out.write_bytes(enc.data)
     except OSError as exc:
-        raise _fail(EXIT_BAD_ARGS, f"OUT {out}: cannot write ({exc.strerror})") from None
+        raise fail(EXIT_BAD_ARGS, f"OUT {out}: cannot write ({exc.strerror})") from None
     info = enc.info
     typer.echo(
         f"{out}: {len(enc.data)} bytes, {8 * len(enc.data) / (img.shape[0] * img.shape[1]):.4f} bpp, "
@@ -117,14 +119,14 @@ def decode(
     try:
         raw = data.read_bytes()
     except OSError as exc:
-        raise _fail(EXIT_BAD_ARGS, f"IN {data}: cannot read ({exc.strerror})") from None
+        raise fail(EXIT_BAD_ARGS, f"IN {data}: cannot read ({exc.strerror})") from None
     res = c.decode(raw)
     if not res.ok:
-        raise _fail(EXIT_UNDECODABLE, f"cannot decode {data}: {res.reason}")
+        raise fail(EXIT_UNDECODABLE, f"cannot decode {data}: {res.reason}")
     try:
         Image.fromarray(res.image).save(out)
     except (OSError, ValueError) as exc:  # unwritable path, or a suffix Pillow has no writer for
-        raise _fail(EXIT_BAD_ARGS, f"OUT {out}: cannot write ({exc})") from None
+        raise fail(EXIT_BAD_ARGS, f"OUT {out}: cannot write ({exc})") from None
     h, w = res.image.shape[:2]
     typer.echo(f"{out}: {w}x{h}, backend {c.backend}")
 
@@ -160,13 +162,13 @@ def rd(
         try:
             qualities.append(float(extra))
         except ValueError:
-            raise _fail(EXIT_BAD_ARGS, f"unexpected argument {extra!r} (qualities must be numbers)") from None
+            raise fail(EXIT_BAD_ARGS, f"unexpected argument {extra!r} (qualities must be numbers)") from None
     qualities = [int(q) if float(q).is_integer() else q for q in qualities]
     if not images.is_dir():
-        raise _fail(EXIT_BAD_ARGS, f"--images {images}: not a folder")
+        raise fail(EXIT_BAD_ARGS, f"--images {images}: not a folder")
     paths = sorted(p for p in images.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)[:limit]
     if not paths:
-        raise _fail(EXIT_BAD_ARGS, f"--images {images}: no images found")
+        raise fail(EXIT_BAD_ARGS, f"--images {images}: no images found")
     c = _make_codec(codec, settings, profile)
     results = []
     for path in paths:
@@ -175,7 +177,7 @@ def rd(
             try:
                 enc = c.encode(img, quality=q)
             except (TypeError, ValueError) as exc:
-                raise _fail(EXIT_BAD_ARGS, str(exc)) from None
+                raise fail(EXIT_BAD_ARGS, str(exc)) from None
             dec = c.decode(enc.data)
             row = {
                 "image": path.name,

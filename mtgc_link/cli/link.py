@@ -11,28 +11,8 @@ from pathlib import Path
 import typer
 
 from mtgc_link.cli.app import app
-
-
-def _fail(code: int, message: str) -> typer.Exit:
-    typer.echo(" ".join(str(message).split()), err=True)
-    return typer.Exit(code)
-
-
-def _settings(items: list[str] | None) -> dict:
-    out: dict = {}
-    for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
-            raise _fail(2, f"--set expects key=value, got {item!r}")
-        value: object = raw
-        for conv in (int, float):
-            try:
-                value = conv(raw)
-                break
-            except ValueError:
-                pass
-        out[key.strip()] = value
-    return out
+from mtgc_link.cli.codec import fail as _fail
+from mtgc_link.cli.codec import parse_settings
 
 
 @app.command()
@@ -93,7 +73,7 @@ def transmit(
     if crc_error not in ("decode", "drop"):
         raise _fail(2, f"--crc-error must be decode or drop, got {crc_error!r}")
     try:
-        src = get_codec(codec, **_settings(settings))
+        src = get_codec(codec, **parse_settings(settings))
     except (KeyError, TypeError, ValueError) as exc:
         raise _fail(2, f"--codec {codec!r}: {exc.args[0] if exc.args else exc}") from None
     try:
