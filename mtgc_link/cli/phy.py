@@ -260,31 +260,9 @@ def _command(count: str):
         as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per point."),
         plot: Path = typer.Option(None, help="Write a plot (.png or .pdf)."),
     ) -> None:
-        _run(
-            count,
-            snr_db,
-            ebno_db,
-            channel.lower(),
-            profile,
-            delay_spread_ns,
-            speed_mps,
-            modulation,
-            code_rate,
-            mcs,
-            mcs_table,
-            prbs,
-            csi,
-            iterations,
-            ldpc_k,
-            ldpc_n,
-            uncoded,
-            min_errors,
-            max_bits,
-            max_blocks,
-            seed,
-            as_json,
-            plot,
-        )
+        options = {name: value for name, value in locals().items() if name != "count"}  # the CLI options
+        options["channel"] = channel.lower()
+        _run(count, **options)
 
     return command
 
