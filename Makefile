@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
+	# piq without its dependencies: its declared torchvision would replace this torch (metrics/fullref.py)
+	$(BIN)/python -m pip install -q --no-deps "piq==0.8.0"
 	touch $(STAMP)
 
 demo: $(STAMP)

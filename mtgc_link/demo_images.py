@@ -13,6 +13,14 @@ import numpy as np
 #: The colour photos scikit-image ships inside its wheel (skimage.data), no network needed.
 DEMO_NAMES = ("astronaut", "chelsea", "coffee", "motorcycle", "rocket")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp")
+#: Short captions of the demo photos, written for this project by looking at them (MTGC's caption modality).
+DEMO_CAPTIONS = {
+    "astronaut": "a smiling woman in an orange spacesuit holding a helmet in front of a flag",
+    "chelsea": "close up of a tabby cat with green eyes",
+    "coffee": "a red cup of espresso with a spoon on a saucer on a wooden table",
+    "motorcycle": "a red motorcycle parked in a garage with shelves of boxes",
+    "rocket": "a white rocket on a launch pad between towers at dusk",
+}
 
 
 def demo_images() -> dict[str, np.ndarray]:
@@ -47,6 +55,22 @@ def resize_longer_side(image: np.ndarray, max_side: int) -> np.ndarray:
     scale = max_side / max(h, w)
     nh, nw = max(2, 2 * round(h * scale / 2)), max(2, 2 * round(w * scale / 2))
     return np.array(Image.fromarray(image).resize((nw, nh), Image.Resampling.LANCZOS))
+
+
+def load_captions(source: str, captions: str | None = None) -> dict[str, str]:
+    """Captions of an image set: ``captions`` (a JSON file {image name, stem or "split/stem": caption}),
+    else the built-in ones for ``source="demo"``, else none. Keys are reduced to file stems."""
+    import json
+
+    if captions is None:
+        return dict(DEMO_CAPTIONS) if source == "demo" else {}
+    try:
+        raw = json.loads(Path(captions).expanduser().read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"images.captions {captions!r}: not a readable JSON file ({exc})") from None
+    if not isinstance(raw, dict) or not all(isinstance(v, str) for v in raw.values()):
+        raise ValueError(f"images.captions {captions!r}: must map image names to caption strings")
+    return {Path(k).stem: v for k, v in raw.items()}
 
 
 def load_image_set(source: str, resize: int | None = None, limit: int | None = None) -> dict[str, np.ndarray]:

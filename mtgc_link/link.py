@@ -130,8 +130,13 @@ class SourceResult:
         return self.encoded.bits if self.encoded is not None else 0
 
 
-def encode_for_budget(codec: SourceCodec, image: np.ndarray, max_bits: int) -> SourceResult:
+def encode_for_budget(
+    codec: SourceCodec, image: np.ndarray, max_bits: int, caption: str | None = None
+) -> SourceResult:
     """Encode ``image`` with the best setting of ``codec`` that fits ``max_bits`` payload bits.
+
+    ``caption``: the image set's caption of this image, handed to codecs with a caption modality
+    (``codec.takes_caption``) as their fallback caption source; other codecs ignore it.
 
     A budget that no setting fits (``RateControlError``, or 0 payload bits) is the typed outcome
     ``status="no_fit"``, not an exception.
@@ -141,7 +146,10 @@ def encode_for_budget(codec: SourceCodec, image: np.ndarray, max_bits: int) -> S
     if max_bits <= 0:
         return SourceResult(None, "no_fit", max_bits, f"{codec.name}: budget carries 0 payload bits", 0.0)
     try:
-        enc = codec.encode(image, max_bits=max_bits)
+        if caption is not None and codec.takes_caption:
+            enc = codec.encode(image, max_bits=max_bits, image_caption=caption)
+        else:
+            enc = codec.encode(image, max_bits=max_bits)
     except RateControlError as exc:
         return SourceResult(None, "no_fit", max_bits, str(exc), time.perf_counter() - t0)
     if enc.bits > max_bits:  # a codec bug, never silently sent over budget

@@ -240,30 +240,36 @@ def plot_decode_failure(df: pd.DataFrame, folder: Path) -> list[Path]:
         return _save(fig, folder, "decode_failure_vs_snr")
 
 
+def _image_file(out_dir: Path, row: pd.Series) -> Path | None:
+    """The decoded picture a row saved (its ``image_file`` column, relative to the sweep folder)."""
+    rel = row.get("image_file", "")
+    return out_dir / rel if isinstance(rel, str) and rel else None
+
+
 def plot_image_grids(df: pd.DataFrame, out_dir: Path, folder: Path, max_cols: int = 6) -> list[Path]:
+    import warnings
+
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    from mtgc_link.sweep.runner import decoded_image_path, original_image_path
+    from mtgc_link.sweep.runner import original_image_path
 
     out = []
+    if "image_file" not in df:
+        return []
     names = [n for n in dict.fromkeys(df["image"]) if original_image_path(out_dir, n).is_file()]
-    if not names:
+    saved = df[(df["trial"] == 0) & (df["image_file"].fillna("").astype(str) != "")]
+    if not names or saved.empty:
         return []
     codecs = list(dict.fromkeys(df["codec"]))
-    for (ch, budget), g in df.groupby(["channel", "budget"], sort=False):
-        snrs = [
-            s
-            for s in sorted(g["snr_db"].unique())
-            if any(decoded_image_path(out_dir, c, ch, budget, names[0], s).is_file() for c in codecs)
-        ]
-        if not snrs:
-            continue
+    for (ch, budget), g in saved.groupby(["channel", "budget"], sort=False):
+        snrs = sorted(g["snr_db"].unique())
         if len(snrs) > max_cols:
             snrs = [snrs[i] for i in np.linspace(0, len(snrs) - 1, max_cols).round().astype(int)]
         nrows, ncols = len(names) * len(codecs), len(snrs) + 1
         first = np.asarray(Image.open(original_image_path(out_dir, names[0])))
         aspect = first.shape[0] / first.shape[1]
+        missing: list[str] = []
         with plt.rc_context({**paper_style(), "figure.constrained_layout.use": False}):
             fig, axes = plt.subplots(
                 nrows, ncols, figsize=(1.25 * ncols, 1.25 * aspect * nrows + 0.3), squeeze=False
@@ -277,19 +283,17 @@ def plot_image_grids(df: pd.DataFrame, out_dir: Path, folder: Path, max_cols: in
                     axes[r][0].set_ylabel(f"{name}\n{codec}", fontsize=6)
                     for k, snr in enumerate(snrs, start=1):
                         ax = axes[r][k]
-                        path = decoded_image_path(out_dir, codec, ch, budget, name, snr)
-                        row = g[
-                            (g["codec"] == codec)
-                            & (g["image"] == name)
-                            & (g["snr_db"] == snr)
-                            & (g["trial"] == 0)
-                        ]
-                        if path.is_file():
+                        row = g[(g["codec"] == codec) & (g["image"] == name) & (g["snr_db"] == snr)]
+                        path = _image_file(out_dir, row.iloc[0]) if len(row) else None
+                        if path is not None and path.is_file():
                             ax.imshow(np.asarray(Image.open(path)))
+                        elif path is not None:
+                            missing.append(str(path))
                         psnr = row["psnr"].iloc[0] if "psnr" in row and len(row) else math.nan
                         status = row["decode_status"].iloc[0] if len(row) else "?"
+                        tag = _cell_tag(row.iloc[0]) if len(row) else ""
                         txt = f"{snr:g} dB\n" + (f"{psnr:.1f} dB" if np.isfinite(psnr) else "")
-                        ax.set_title(txt + ("" if status == "ok" else f" ({status})"), fontsize=5.5)
+                        ax.set_title(txt + tag + ("" if status == "ok" else f" ({status})"), fontsize=5.5)
             for ax in axes.flat:
                 ax.set_xticks([])
                 ax.set_yticks([])
@@ -297,7 +301,17 @@ def plot_image_grids(df: pd.DataFrame, out_dir: Path, folder: Path, max_cols: in
             fig.suptitle(f"{ch}, {budget}: original | decoded at SNR (Es/N0 per data RE); PSNR", fontsize=6.5)
             fig.subplots_adjust(wspace=0.05, hspace=0.35)
             out += _save(fig, folder, f"image_grid__{_slug(ch)}__{_slug(budget)}")
+        if missing:
+            warnings.warn(
+                f"image grid {ch}, {budget}: {len(missing)} saved images are missing, e.g. {missing[0]}",
+                stacklevel=2,
+            )
     return out
+
+
+def _cell_tag(row: pd.Series) -> str:
+    """' [policy]' when the failure policy supplied the picture instead of the decoder."""
+    return " [policy]" if bool(row.get("policy_applied", False)) else ""
 
 
 def plot_bits_per_modality(df: pd.DataFrame, folder: Path) -> list[Path]:

@@ -90,6 +90,55 @@ def test_stage3_joint_lowers_the_loss_and_resume_is_exact(data, tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a), name
 
 
+@pytest.mark.parametrize(
+    ("stage", "lr", "part"),
+    [("vae", 3e-3, "vae"), ("clip", 3e-3, "text_encoder"), ("unet", 1e-3, "unet")],
+)
+def test_base_stages_lower_the_loss_train_only_their_part_and_resume_exactly(data, tmp_path, stage, lr, part):
+    """The stages that train what the reference profile takes pretrained (autoencoder, text encoder + vision
+    tower, base UNet): loss down on the fixed batch, nothing else touched, and a resumed run equals an
+    uninterrupted one bit for bit."""
+    straight = _trainer(data, tmp_path / "a", stage=stage, steps=6, lr=lr)
+    frozen = "controlnet" if stage != "unet" else "vae"
+    other_before = {k: v.clone() for k, v in getattr(straight.models, frozen).state_dict().items()}
+    before = straight.fixed_batch_loss()
+    straight.train()
+    after = straight.fixed_batch_loss()
+    assert after["loss"] < 0.97 * before["loss"], (before, after)
+    other = getattr(straight.models, frozen).state_dict()
+    assert all(torch.equal(v, other[k]) for k, v in other_before.items())
+    assert part in straight.models.trained_parts
+
+    _trainer(data, tmp_path / "b", stage=stage, steps=3, lr=lr).train()
+    resumed = _trainer(data, tmp_path / "b", stage=stage, steps=6, lr=lr, resume=True)
+    resumed.train()
+    a, b = getattr(straight.models, part).state_dict(), getattr(resumed.models, part).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a), part
+    # a base stage's folder holds no MTGC parts: the next stage builds them from the trained base
+    assert not (tmp_path / "a" / "controlnet").exists()
+    nxt = load_profile(tmp_path / "a", device="cpu", local_files_only=True, allow_untrained=True)
+    assert torch.equal(getattr(nxt, part).state_dict()[next(iter(a))].float(), a[next(iter(a))].float())
+    if stage == "unet":  # ControlNet of the next stage starts as a copy of the trained UNet's encoder
+        assert torch.equal(nxt.controlnet.conv_in.weight, nxt.unet.conv_in.weight)
+
+
+def test_vae_stage_sets_the_latent_scale_to_unit_variance(data, tmp_path):
+    tr = _trainer(data, tmp_path / "v", stage="vae", steps=2, lr=1e-3)
+    tr.train()
+    scale = tr.models.vae.config.scaling_factor
+    lat = tr.models.vae.encode(tr.batch(10**6)["images"] * 2 - 1).latent_dist.mean * scale
+    assert 0.7 < float(lat.std()) < 1.3
+    saved = json.loads((tmp_path / "v" / "vae" / "config.json").read_text())["scaling_factor"]
+    assert saved == pytest.approx(scale)
+
+
+def test_stage_names_and_numbers_are_one_thing(data, tmp_path):
+    assert TrainSettings(stage=1, data=data, out=tmp_path).stage == "controlnet"
+    assert TrainSettings(stage="3", data=data, out=tmp_path).stage == "joint"
+    with pytest.raises(ValueError, match="stage must be one of"):
+        TrainSettings(stage="gan", data=data, out=tmp_path)
+
+
 def test_cli_trains_and_a_stage_mismatch_on_resume_is_refused(data, tmp_path):
     from mtgc_link.cli import app
 

@@ -20,7 +20,9 @@ _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".w
 
 CodecOpt = typer.Option(..., "--codec", "-c", help="Codec name (jpeg, bpg, avif, jpeg2000, webp, mtgc).")
 SetOpt = typer.Option(None, "--set", help="Codec setting key=value, e.g. --set chroma=420 (repeatable).")
-ProfileOpt = typer.Option(None, "--profile", help="MTGC models: tiny, reference or a folder.")
+ProfileOpt = typer.Option(
+    None, "--profile", help="MTGC models: compact (default, trained), tiny (random), reference or a folder."
+)
 
 
 def fail(code: int, message: str) -> typer.Exit:
@@ -129,6 +131,19 @@ def decode(
         raise fail(EXIT_BAD_ARGS, f"OUT {out}: cannot write ({exc})") from None
     h, w = res.image.shape[:2]
     typer.echo(f"{out}: {w}x{h}, backend {c.backend}")
+    if res.info.get("used") is not None:  # MTGC: which guidance the decoder had
+        typer.echo(guidance_summary(res.info))
+
+
+def guidance_summary(info: dict[str, Any]) -> str:
+    """One line: the modalities MTGC used, dropped (with why) and never sent, and the caption it read."""
+    used = ", ".join(info.get("used") or []) or "none"
+    dropped = "; ".join(f"{m} ({why})" for m, why in (info.get("dropped") or {}).items()) or "none"
+    absent = ", ".join(info.get("absent") or []) or "none"
+    caption = info.get("caption")
+    return f"modalities used: {used}; dropped: {dropped}; not sent: {absent}; caption: {caption!r}" + (
+        f"; K={info['k']}" if info.get("k") else ""
+    )
 
 
 def _metric(fn, ref, img) -> float | None:

@@ -92,6 +92,11 @@ def transmit(
         f"-{phy.channel.profile}" if phy.channel.model in ("tdl", "cdl") else ""
     )
     typer.echo(f"{codec} [{src.backend}] {ch} SNR {snr_db:g} dB MCS {mcs}: " + res.summary())
+    decoded = res.received.decoded
+    if decoded is not None and decoded.info.get("used") is not None:
+        from mtgc_link.cli.codec import guidance_summary
+
+        typer.echo(guidance_summary(decoded.info))
     if res.received.image is None:
         raise _fail(3, f"no image: {res.received.status}: {res.received.reason}")
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -15,11 +15,21 @@ from mtgc_link.cli.app import app
 
 @app.command()
 def train(
-    stage: int = typer.Option(..., "--stage", help="1: ControlNet; 2: TASCM + entropy model; 3: joint"),
-    data: Path = typer.Option(..., "--data", help="folder of training images (searched recursively)"),
+    stage: str = typer.Option(
+        ...,
+        "--stage",
+        help="vae | clip | unet (base parts, from scratch) | 1 or controlnet | 2 or tascm | 3 or joint",
+    ),
+    data: list[Path] = typer.Option(
+        ..., "--data", help="folder of training images (searched recursively); repeat for several"
+    ),
+    val_data: Path | None = typer.Option(None, "--val-data", help="held-out folder; its loss is logged"),
     out: Path = typer.Option(..., "--out", help="output folder: profile, checkpoint/, log.jsonl"),
     profile: str = typer.Option(
-        "tiny", "--profile", help="'tiny', 'reference' or the previous stage's --out"
+        "tiny",
+        "--profile",
+        help="stage vae: the preset to start from (tiny, compact); else 'tiny', 'reference', 'compact' "
+        "or the previous stage's --out",
     ),
     captions: Path | None = typer.Option(None, "--captions", help="JSON {image stem: caption}"),
     steps: int = typer.Option(1000, "--steps", min=1),
@@ -28,6 +38,10 @@ def train(
     seed: int = typer.Option(0, "--seed"),
     save_every: int = typer.Option(500, "--save-every", min=1),
     log_every: int = typer.Option(10, "--log-every", min=1),
+    eval_every: int = typer.Option(100, "--eval-every", min=1),
+    lr_schedule: str = typer.Option("constant", "--lr-schedule", help="constant | cosine (to lr/10)"),
+    warmup_steps: int = typer.Option(0, "--warmup-steps", min=0),
+    crop_size: int | None = typer.Option(None, "--crop-size", help="crop side (default: the profile's)"),
     resume: bool = typer.Option(False, "--resume", help="continue from OUT/checkpoint"),
     mixed_precision: str = typer.Option("no", "--mixed-precision", help="no | fp16 | bf16"),
     device: str | None = typer.Option(None, "--device", help="cpu to force the CPU"),
@@ -52,6 +66,11 @@ def train(
             seed=seed,
             save_every=save_every,
             log_every=log_every,
+            eval_every=eval_every,
+            lr_schedule=lr_schedule,
+            warmup_steps=warmup_steps,
+            crop_size=crop_size,
+            val_data=val_data,
             resume=resume,
             mixed_precision=mixed_precision,
             device=device,

@@ -53,6 +53,9 @@ class SourceCodec(ABC):
     """Base class for every source codec. Subclasses register with ``@CODECS.register(name)``."""
 
     name: str = "codec"
+    #: True for codecs with a caption modality: ``encode`` then takes ``image_caption=`` (the image set's
+    #: caption, used when no other caption source is configured).
+    takes_caption: bool = False
 
     @property
     def backend(self) -> str:

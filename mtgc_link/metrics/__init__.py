@@ -21,7 +21,7 @@ from functools import cache
 
 import numpy as np
 
-from mtgc_link.metrics import clip, perceptual, pixel  # noqa: F401  (registration of the metrics)
+from mtgc_link.metrics import clip, fullref, perceptual, pixel  # noqa: F401  (registration of the metrics)
 from mtgc_link.metrics.base import (
     METRICS,
     Metric,

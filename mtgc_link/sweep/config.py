@@ -30,11 +30,15 @@ class ImagesConfig(_Strict):
 
     resize: downscale so that the longer side is at most this many pixels (None: full size).
     limit: use only the first N images (sorted by name).
+    captions: a JSON file of captions (MTGC sends them as its caption modality); "demo" has its own.
     """
 
     source: str = "demo"
     resize: int | None = Field(None, ge=16)
     limit: int | None = Field(None, ge=1)
+    captions: str | None = Field(
+        None, description="JSON {image name: caption} for codecs with a caption modality (demo: built in)"
+    )
 
 
 class CodecConfig(_Strict):

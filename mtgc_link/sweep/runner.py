@@ -63,6 +63,13 @@ def _images(spec: ImagesConfig) -> dict[str, np.ndarray]:
     return load_image_set(spec.source, spec.resize, spec.limit)
 
 
+@lru_cache(maxsize=4)
+def _captions(spec: ImagesConfig) -> dict[str, str]:
+    from mtgc_link.demo_images import load_captions
+
+    return load_captions(spec.source, spec.captions)
+
+
 @lru_cache(maxsize=16)
 def _codec(name: str, settings_json: str):
     from mtgc_link.codecs import get_codec
@@ -115,7 +122,7 @@ def run_task(ctx: SweepContext, task: Task, emit) -> int:
     cfg = ctx.config
     image = _images(cfg.images)[task.image]
     codec = codec_for(cfg, task.codec)
-    src = encode_for_budget(codec, image, task.max_bits)
+    src = encode_for_budget(codec, image, task.max_bits, caption=_captions(cfg.images).get(task.image))
     cache = DecodeCache(codec, Path(ctx.out_dir) / "cache" / "decoded") if cfg.decode_cache else None
     mean_rgb = np.asarray(ctx.mean_rgb)
     segments = (src.encoded.info.get("segments") if src.encoded is not None else None) or {}
@@ -243,15 +250,17 @@ def _run_point(ctx, p: Point, image, codec, src, cache, mean_rgb, segments, metr
         row[f"{name}_reason"] = reasons.get(name, "")
     row.update({"t_encode_s": src.seconds, "t_transmit_s": t_tx, "t_decode_s": t_dec, "t_metrics_s": t_met})
     row.update(ctx.provenance)
+    # The saved picture's path is stored in the row (relative to the sweep folder), so the image grid finds
+    # it whatever label the figures later give the codec (e.g. "(untrained)").
+    row["image_file"] = ""
     if p.trial == 0 and p.image in ctx.saved_images and received.image is not None:
         snrs = cfg.save_images.snr_db
         if snrs is None or any(abs(s - p.snr_db) < 1e-9 for s in snrs):
-            _save_png(
-                decoded_image_path(
-                    ctx.out_dir, codec_cfg.display, ch.display, budget.label, p.image, p.snr_db
-                ),
-                received.image,
+            path = decoded_image_path(
+                ctx.out_dir, codec_cfg.display, ch.display, budget.label, p.image, p.snr_db
             )
+            _save_png(path, received.image)
+            row["image_file"] = path.relative_to(ctx.out_dir).as_posix()
     return row
 
 
@@ -286,6 +295,7 @@ def prepare(
     from mtgc_link.provenance import git_commit, versions
 
     images = _images(cfg.images)
+    _captions(cfg.images)  # a bad captions file fails here, before any row
     mcs_for = _mcs_policy(cfg, mcs_cache_dir)
     points, tasks = expand(cfg, {n: im.shape for n, im in images.items()}, mcs_for, _payload_bits_fn(cfg))
     prov = {

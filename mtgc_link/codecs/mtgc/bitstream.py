@@ -23,7 +23,12 @@ MAGIC = b"MT"
 VERSION = 1
 MODALITIES = ("caption", "hci", "spw")  # segment order == flag bit order
 FLAG_BITS = {name: 1 << i for i, name in enumerate(MODALITIES)}
-PROFILE_IDS = {"custom": 0, "tiny": 1, "reference": 2}  # 0: a trained folder; not checked against the decoder
+PROFILE_IDS = {
+    "custom": 0,
+    "tiny": 1,
+    "reference": 2,
+    "compact": 3,
+}  # 0: a trained folder; not checked against the decoder
 MAX_SEGMENT = 0xFFFF
 _FIXED = struct.Struct(">2sBBHHBIBBB")  # magic .. steps (16 bytes)
 HEADER_CRC_BYTES = 4

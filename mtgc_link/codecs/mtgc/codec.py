@@ -115,7 +115,8 @@ class CaptionsFile:
 class MTGCCodec(SourceCodec):
     """The MTGC codec. Arguments (all optional):
 
-    profile: 'tiny' | 'reference' | a folder saved by ``save_profile``.
+    profile: 'compact' (default: the project's trained model) | 'tiny' (random weights, for fast tests) |
+        'reference' | a folder saved by ``save_profile``.
     steps / k / hci_scale / hci_q: the default setting (None = the profile's ``default_steps``,
         ``default_spws``, ``train_hci_factor`` and BPG QP ``hci.DEFAULT_Q``); ``k=0`` or ``hci_scale=0``
         leave that modality out. With ``max_bits`` the ladder (ratecontrol.py) picks K and the HCI.
@@ -125,10 +126,11 @@ class MTGCCodec(SourceCodec):
     """
 
     name = "mtgc"
+    takes_caption = True
 
     def __init__(
         self,
-        profile: str = "tiny",
+        profile: str = "compact",
         steps: int | None = None,
         k: int | None = None,
         hci_scale: int | None = None,
@@ -139,7 +141,7 @@ class MTGCCodec(SourceCodec):
         device: str | None = None,
     ) -> None:
         if not isinstance(profile, str) or not profile:
-            raise ValueError(f"profile must be 'tiny', 'reference' or a folder, got {profile!r}")
+            raise ValueError(f"profile must be 'compact', 'tiny', 'reference' or a folder, got {profile!r}")
         for arg, v, lo, hi in (
             ("steps", steps, 1, 255),
             ("k", k, 0, 255),
@@ -203,8 +205,11 @@ class MTGCCodec(SourceCodec):
         return ladder_for(self.models.config.max_spws)
 
     # ------------------------------------------------------------------ encode
-    def _caption_for(self, image: np.ndarray, caption: str | None, image_id: str | None, key: str) -> tuple:
-        """-> (caption or None, source, note)."""
+    def _caption_for(
+        self, image: np.ndarray, caption: str | None, image_id: str | None, key: str, image_caption=None
+    ) -> tuple:
+        """-> (caption or None, source, note). Order: argument, codec setting, captions_file, the image
+        set's caption, the profile's captioner."""
         if caption is not None:
             return caption, "argument", None
         if self.caption is not None:
@@ -213,6 +218,8 @@ class MTGCCodec(SourceCodec):
             found = self.captions.lookup(image, image_id)
             if found is not None:
                 return found, f"captions_file {self.captions.path.name}", None
+        if image_caption is not None:
+            return image_caption, "image set", None
         cfg = self.models.config
         if cfg.captioner_id is None:
             note = f"no caption: profile {cfg.profile!r} has no captioner; pass caption or captions_file"
@@ -232,10 +239,12 @@ class MTGCCodec(SourceCodec):
         *,
         caption: str | None = None,
         image_id: str | None = None,
+        image_caption: str | None = None,
     ) -> Encoded:
         """uint8 (H, W, 3) -> Encoded. ``quality``: a ladder rung index (0 = richest); ``max_bits``: the
         first rung that fits; neither: the default setting. ``caption`` replaces every other caption source;
-        ``image_id`` (a file name) selects the caption in ``captions_file``."""
+        ``image_id`` (a file name) selects the caption in ``captions_file``; ``image_caption`` (the image
+        set's caption) is used when neither the codec setting nor the file has one."""
         image = check_image(image)
         if max_bits is not None and quality is not None:
             raise ValueError("mtgc: give max_bits or quality, not both")
@@ -246,7 +255,7 @@ class MTGCCodec(SourceCodec):
             )
         models = self.models
         key = _image_key(image)
-        text, source, note = self._caption_for(image, caption, image_id, key)
+        text, source, note = self._caption_for(image, caption, image_id, key, image_caption)
         cap_bytes = encode_caption(text) if text is not None else None
 
         def build(rung: Rung) -> tuple[bytes, dict[str, Any]]:

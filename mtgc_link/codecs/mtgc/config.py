@@ -113,6 +113,9 @@ class MTGCConfig(BaseModel):
     beta_start: float = 0.00085
     beta_end: float = 0.012
     dtype: Literal["float32", "float16", "bfloat16"] = "float32"
+    save_dtype: Literal["float32", "float16"] = Field(
+        "float32", description="dtype of the saved UNet/ControlNet/VAE/towers (float16 halves the folder)"
+    )
     # --- random builds (tiny profile, reference-sized benchmark) ---
     init_seed: int = 0
     unet: dict[str, Any] = Field(default_factory=lambda: dict(SD21_UNET))
@@ -123,6 +126,15 @@ class MTGCConfig(BaseModel):
     random_zero_convs: bool = Field(False, description="tiny only: non-zero ControlNet output convs")
     # --- training ---
     train_size: int = Field(512, ge=16, description="square training crop side")
+    train_crop_scale: tuple[float, float] | None = Field(
+        None,
+        description="resize factor of the source photo before cropping, drawn uniformly from this range "
+        "(clipped so the crop fits); None: shorter side = train_size x U(1, 1.5)",
+    )
+    vae_kl_weight: float = Field(1e-6, ge=0.0, description="KL weight of the autoencoder stage")
+    caption_dropout: float = Field(
+        0.15, ge=0.0, le=1.0, description="base UNet stage: drop the caption with this probability"
+    )
     train_hci_factor: int = Field(16, ge=1, description="default HCI downscale factor used in training")
     rate_lambda: float = Field(0.5, ge=0.0, description="weight of the SPW rate (bits per pixel) in the loss")
     modality_dropout: float = Field(
@@ -228,6 +240,89 @@ class MTGCConfig(BaseModel):
             random_zero_convs=True,
             train_size=64,
             train_hci_factor=8,
+        )
+        values.update(overrides)
+        return cls(**values)
+
+    @classmethod
+    def compact(cls, **overrides: Any) -> MTGCConfig:
+        """Small enough to train from scratch on a 2-core CPU (docs/mtgc-compact.md gives every reason):
+        f=8 autoencoder, 5.6M-parameter UNet, byte-level text encoder, 64 px vision tower."""
+        text = 128
+        values: dict[str, Any] = dict(
+            profile="compact",
+            captioner_id=None,  # no captioner can be trained here: captions come from the user or a file
+            text_max_length=88,  # byte tokens + <bos>/<eos>: the longest training caption (81 B) fits
+            max_caption_tokens=86,
+            text_embed_dim=text,
+            max_spws=8,
+            default_spws=4,
+            spw_dim=8,
+            spw_symbol_bound=31,
+            tascm_dim=128,
+            tascm_layers=2,
+            tascm_heads=4,
+            vision_image_size=64,
+            max_side=768,
+            size_multiple=32,  # VAE x8, UNet x4
+            scheduler="dpmsolver++",
+            default_steps=8,
+            prediction_type="v_prediction",
+            save_dtype="float16",
+            unet=dict(
+                sample_size=64,
+                in_channels=4,
+                out_channels=4,
+                down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+                block_out_channels=(64, 96, 128),
+                layers_per_block=1,
+                attention_head_dim=4,
+                cross_attention_dim=text,
+                norm_num_groups=16,
+            ),
+            vae=dict(
+                in_channels=3,
+                out_channels=3,
+                down_block_types=("DownEncoderBlock2D",) * 4,
+                up_block_types=("UpDecoderBlock2D",) * 4,
+                block_out_channels=(16, 32, 64, 128),
+                layers_per_block=1,
+                latent_channels=4,
+                # 4 channels per group at the 16-channel full-resolution level: with one channel per group
+                # the last GroupNorm removes each image's mean colour (measured: stuck near 17 dB)
+                norm_num_groups=4,
+                mid_block_add_attention=False,  # 6144 tokens at 768x512: too slow on a CPU
+                sample_size=128,
+                scaling_factor=1.0,  # set from the trained encoder's latent std by the autoencoder stage
+            ),
+            text_encoder=dict(
+                vocab_size=259,
+                hidden_size=text,
+                intermediate_size=4 * text,
+                num_hidden_layers=3,
+                num_attention_heads=4,
+                max_position_embeddings=88,
+                projection_dim=text,
+                bos_token_id=256,
+                eos_token_id=257,
+                pad_token_id=258,
+            ),
+            vision_encoder=dict(
+                hidden_size=128,
+                intermediate_size=512,
+                num_hidden_layers=3,
+                num_attention_heads=4,
+                image_size=64,
+                patch_size=8,
+                projection_dim=text,
+            ),
+            controlnet_cond_channels=(16, 32, 64, 128),
+            train_size=128,
+            train_crop_scale=(0.4, 1.0),
+            train_hci_factor=8,
+            rate_lambda=0.5,
+            modality_dropout=0.1,
         )
         values.update(overrides)
         return cls(**values)

@@ -195,9 +195,9 @@ def denoising_loss(
     """Per-sample MSE between the target (noise or v) and the prediction: [B]."""
     noisy = scheduler.add_noise(latents, noise, timesteps)
     pred = predict_noise(models, noisy, timesteps, context, cond)
-    target = (
-        noise
-        if models.config.prediction_type == "epsilon"
-        else scheduler.get_velocity(latents, noise, timesteps)
-    )
+    if models.config.prediction_type == "epsilon":
+        target = noise
+    else:  # v = sqrt(a) * noise - sqrt(1 - a) * x0 (not every scheduler has get_velocity)
+        a = scheduler.alphas_cumprod.to(latents.device)[timesteps].float().view(-1, 1, 1, 1)
+        target = a.sqrt() * noise - (1 - a).sqrt() * latents
     return F.mse_loss(pred.float(), target.float(), reduction="none").flatten(1).mean(1)

@@ -4,6 +4,8 @@
 ``load_profile("reference")``  SD 2.1-base (UNet, VAE, text encoder, tokenizer, scheduler) + CLIP ViT-L/14
                                image tower (hub or local folders), plus the fine-tuned MTGC parts
                                (ControlNet, TASCM, entropy model) from MTGC_WEIGHTS / ``config.mtgc_weights``.
+``load_profile("compact")``    the project's own small MTGC, every part trained from scratch on BSDS500 with
+                               ``mtgc-link train`` (docs/mtgc-compact.md); shipped in ``COMPACT_DIR``.
 ``load_profile("/a/folder")``  a folder written by ``save_profile`` (what ``mtgc-link train`` produces).
 Folder layout (diffusers style, safetensors): mtgc_config.json, controlnet/, tascm/, entropy/, and, for
 profiles whose base is not on the hub (tiny), unet/, vae/, text_encoder/, tokenizer/, vision_encoder/.
@@ -34,6 +36,8 @@ __all__ = [
 ]
 
 BASE_PARTS = ("unet", "vae", "text_encoder", "tokenizer")
+# The shipped compact profile (a folder written by ``mtgc-link train``; MTGC_COMPACT overrides the location).
+COMPACT_DIR = Path(__file__).resolve().parent / "weights" / "compact"
 MTGC_PARTS = ("controlnet", "tascm", "entropy")
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
@@ -50,8 +54,17 @@ class MTGCModels:
     TASCM and the entropy model always run in float32 (the coder needs the exact same scales on both sides).
     """
 
-    def __init__(self, config: MTGCConfig, trained: bool, parts: dict[str, Any], device, dtype) -> None:
+    def __init__(
+        self,
+        config: MTGCConfig,
+        trained: bool,
+        parts: dict[str, Any],
+        device,
+        dtype,
+        trained_parts: list[str] | tuple[str, ...] = (),
+    ) -> None:
         self.config, self.trained = config, trained
+        self.trained_parts = list(trained_parts)  # which parts a training stage of ours has trained
         self.device, self.dtype = torch.device(device), dtype
         self.tokenizer = parts["tokenizer"]
         self.scheduler_config: dict[str, Any] | None = parts.get("scheduler_config")
@@ -213,6 +226,14 @@ def load_profile(
     name = os.fspath(profile)
     if name == "tiny":
         return build_random(MTGCConfig.tiny(**overrides), device)
+    if name == "compact":
+        folder = Path(os.environ.get("MTGC_COMPACT") or COMPACT_DIR)
+        if not (folder / CONFIG_FILE).is_file():
+            raise ProfileUnavailable(
+                f"profile 'compact': no trained weights at {str(folder)!r}; they ship with the source "
+                "checkout, or rebuild them with `bash experiments/train_compact.sh` (docs/mtgc-compact.md)"
+            )
+        name = str(folder)
     if local_files_only is None:
         local_files_only = _env_true("HF_HUB_OFFLINE") or _env_true("TRANSFORMERS_OFFLINE")
     if name == "reference":
@@ -232,7 +253,11 @@ def load_profile(
     config, extra = MTGCConfig.load(folder)
     if overrides:
         config = config.model_copy(update=overrides)
-    return _load(config, folder, bool(extra.get("trained", False)), device, local_files_only, allow_untrained)
+    models = _load(
+        config, folder, bool(extra.get("trained", False)), device, local_files_only, allow_untrained
+    )
+    models.trained_parts = list(extra.get("trained_parts", []))
+    return models
 
 
 def _env_true(name: str) -> bool:
@@ -360,26 +385,44 @@ def _scheduler_config(folder, config: MTGCConfig, local_files_only: bool, cls) -
 
 
 # ---------------------------------------------------------------------- saving
-def save_profile(models: MTGCModels, folder: str | os.PathLike, include_base: bool | None = None) -> Path:
+def save_profile(
+    models: MTGCModels,
+    folder: str | os.PathLike,
+    include_base: bool | None = None,
+    mtgc_parts: bool = True,
+) -> Path:
     """Write ``models`` as one folder (diffusers/safetensors). ``include_base`` None: base parts are written
-    only when they do not come from a hub id (the tiny profile); the reference base stays on the hub."""
+    only when they do not come from a hub id (tiny, compact); the reference base stays on the hub.
+    ``mtgc_parts`` False (after a base training stage): ControlNet, TASCM and the entropy model are left out,
+    so the next stage builds them fresh from the trained UNet. The big parts are written in
+    ``config.save_dtype``; TASCM and the entropy model always in float32 (the coder's scales)."""
+    import copy
+
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     cfg = models.config
     if include_base is None:
         include_base = cfg.base_model_id is None
-    models.controlnet.save_pretrained(folder / "controlnet")
-    models.tascm.save_pretrained(folder / "tascm")
-    models.entropy.save_pretrained(folder / "entropy")
+    save_dtype = _DTYPES[cfg.save_dtype]
+
+    def write(module, name: str) -> None:
+        if next(module.parameters()).dtype != save_dtype:
+            module = copy.deepcopy(module).to(save_dtype)
+        module.save_pretrained(folder / name)
+
+    if mtgc_parts:
+        write(models.controlnet, "controlnet")
+        models.tascm.save_pretrained(folder / "tascm")
+        models.entropy.save_pretrained(folder / "entropy")
     if include_base:
-        for name in ("unet", "vae", "text_encoder", "tokenizer"):
-            getattr(models, name).save_pretrained(folder / name)
-        models.vision_encoder.save_pretrained(folder / "vision_encoder")
+        for name in ("unet", "vae", "text_encoder", "vision_encoder"):
+            write(getattr(models, name), name)
+        models.tokenizer.save_pretrained(folder / "tokenizer")
         if models.scheduler_config:
             from diffusers import DPMSolverMultistepScheduler
 
             DPMSolverMultistepScheduler.from_config(models.scheduler_config).save_pretrained(
                 folder / "scheduler"
             )
-    cfg.save(folder, trained=models.trained, format=1)
+    cfg.save(folder, trained=models.trained, trained_parts=list(models.trained_parts), format=1)
     return folder
