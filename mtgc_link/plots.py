@@ -29,10 +29,27 @@ METRIC_LABELS = {
     "mse": "MSE [(8-bit)$^2$]",
     "ssim": "SSIM",
     "ms-ssim": "MS-SSIM",
-    "lpips-alex": "LPIPS (AlexNet), lower is better",
-    "lpips-vgg": "LPIPS (VGG), lower is better",
-    "dists": "DISTS, lower is better",
+    "lpips-alex": "LPIPS (AlexNet)",
+    "lpips-vgg": "LPIPS (VGG)",
+    "dists": "DISTS",
+    "haarpsi": "HaarPSI",
+    "gmsd": "GMSD",
+    "vif": "VIF-p",
 }
+
+
+def metric_label(name: str) -> str:
+    """Axis label of a metric; its direction comes from the metric registry (``higher_is_better``)."""
+    from mtgc_link.metrics import METRICS
+
+    label = METRIC_LABELS.get(name, name)
+    try:
+        lower = not METRICS.get(name).higher_is_better
+    except KeyError:  # a column from an older table or a plug-in not loaded here
+        return label
+    return f"{label}, lower is better" if lower else label
+
+
 NON_METRIC = {"point", "trial", "seed", "height", "width"}
 
 
@@ -148,7 +165,7 @@ def plot_metric_vs_snr(df: pd.DataFrame, metric: str, folder: Path) -> list[Path
                         _curve(ax, snr, m, h, codec)
                 ax.set_title(f"{ch}, {budget}, MCS {_mcs_text(dfb)}")
                 ax.set_xlabel(SNR_LABEL)
-            axes[0].set_ylabel(METRIC_LABELS.get(metric, metric))
+            axes[0].set_ylabel(metric_label(metric))
             axes[0].legend(loc="best", title="mean, 95% CI")
             out += _save(fig, folder, f"{_slug(metric)}_vs_snr__{_slug(budget)}")
     return out
@@ -189,7 +206,7 @@ def plot_metric_vs_budget(df: pd.DataFrame, metric: str, folder: Path) -> list[P
                 ax.set_title(f"{ch}, SNR {snr:g} dB")
                 ax.set_xlabel(CBR_LABEL)
                 if j == 0:
-                    ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+                    ax.set_ylabel(metric_label(metric))
         axes[0][0].legend(loc="best", title="mean, 95% CI")
         return _save(fig, folder, f"{_slug(metric)}_vs_budget")
 

@@ -139,8 +139,13 @@ def test_demo_mtgc_line(tmp_path, monkeypatch):
     from mtgc_link.sweep.demo import MTGC_MISSING, demo_config, mtgc_status
 
     monkeypatch.delenv("MTGC_DEMO_PROFILE", raising=False)
+    monkeypatch.setenv("MTGC_COMPACT", str(tmp_path / "no_compact_here"))
     assert mtgc_status() == (None, MTGC_MISSING)
     assert "Stable Diffusion 2.1-base" in MTGC_MISSING and "docs/mtgc.md" in MTGC_MISSING
+    assert "train_compact.sh" in MTGC_MISSING
+    MTGCConfig.compact().save(tmp_path / "compact", trained=True)
+    monkeypatch.setenv("MTGC_COMPACT", str(tmp_path / "compact"))
+    assert mtgc_status() == ("compact", "")  # the shipped compact profile joins the demo by default
     MTGCConfig.tiny().save(tmp_path / "untrained", trained=False)
     monkeypatch.setenv("MTGC_DEMO_PROFILE", str(tmp_path / "untrained"))
     profile, why = mtgc_status()

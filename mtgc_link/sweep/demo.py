@@ -1,5 +1,8 @@
 """The demo sweep (`mtgc-link demo`, `make demo`): small enough for 5 minutes on 2 CPU cores.
 
+JPEG, BPG and, when its weights are present (they ship with the source checkout), MTGC with the trained
+``compact`` profile, over the same channels; the photos carry the captions written for them (DEMO_CAPTIONS).
+
 The config lives here, not only in experiments/configs/demo.yaml, so that an installed package runs it
 too; a test checks that the two are the same. Sizing (measured in docs/experiments.md): 5 photos downscaled
 to 128 px, 8 PRBs, MCS 9 (QPSK, R = 0.66), 5 SNR points, 2 budgets (CBR 0.09: the smallest that
@@ -27,30 +30,39 @@ DEMO = {
     "trials": 3,
     "seed": 2026,
     "failure_policy": "mean",
-    "metrics": ["psnr", "ssim"],
+    "metrics": ["psnr", "ssim", "haarpsi", "gmsd"],
     "save_images": {"snr_db": None, "max_images": 2},
 }
 
 MTGC_MISSING = (
-    "no trained weights present (reference profile needs Stable Diffusion 2.1-base; see docs/mtgc.md)"
+    "no trained weights present: the compact profile's folder is missing (it ships with the source checkout; "
+    "rebuild it with `bash experiments/train_compact.sh`), and the reference profile needs Stable Diffusion "
+    "2.1-base (see docs/mtgc.md)"
 )
 
 
 def mtgc_status() -> tuple[str | None, str]:
-    """(profile folder, "") when a trained MTGC profile is named by ``MTGC_DEMO_PROFILE``, else (None, why).
+    """(profile, "") for the MTGC of the demo, else (None, why).
 
-    The demo never downloads: the reference profile needs Stable Diffusion 2.1-base, and random (untrained)
-    weights are never shown as results, so MTGC joins only with a trained folder from ``mtgc-link train``.
+    ``MTGC_DEMO_PROFILE`` names a trained profile folder; without it the demo uses the shipped ``compact``
+    profile. The demo never downloads, and random (untrained) weights are never shown as results.
     """
     import os
     from pathlib import Path
 
+    from mtgc_link.codecs.mtgc.config import MTGCConfig
+
     folder = os.environ.get("MTGC_DEMO_PROFILE")
     if not folder:
-        return None, MTGC_MISSING
-    try:
-        from mtgc_link.codecs.mtgc.config import MTGCConfig
+        from mtgc_link.codecs.mtgc.profiles import COMPACT_DIR
 
+        compact = Path(os.environ.get("MTGC_COMPACT") or COMPACT_DIR)
+        try:
+            _, extra = MTGCConfig.load(compact)
+        except Exception:  # absent or unreadable: the demo runs without MTGC and says why
+            return None, MTGC_MISSING
+        return ("compact", "") if extra.get("trained", False) else (None, MTGC_MISSING)
+    try:
         _, extra = MTGCConfig.load(Path(folder))
     except Exception as exc:  # any unreadable folder: say why, run the demo without MTGC
         return None, f"MTGC_DEMO_PROFILE={folder} is not a readable MTGC profile ({exc})"
