@@ -57,3 +57,27 @@ def test_bits_per_modality_figure_is_drawn(sweep):
     _, out = sweep
     png = out / "figures" / "bits_per_modality.png"
     assert png.is_file() and png.stat().st_size > 5_000
+
+
+def test_image_grid_shows_the_relabelled_untrained_codec(sweep, tmp_path):
+    """The figures call the codec "mtgc (untrained)"; the grid still finds its pictures through the row's
+    ``image_file`` (the bug was a blank cell, keyed by the display label, with no warning)."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from mtgc_link.plots import plot_image_grids
+
+    res, out = sweep
+    df = res.table.copy()
+    mt = df[(df["codec_name"] == "mtgc") & (df["image_file"] != "")]
+    assert len(mt) == 3 and all((out / f).is_file() for f in mt["image_file"])
+    df.loc[df["codec_name"] == "mtgc", "codec"] = "mtgc (untrained)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a saved picture that cannot be found would warn
+        files = plot_image_grids(df, out, tmp_path)
+    assert any(f.suffix == ".png" for f in files)
+    (out / mt["image_file"].iloc[0]).unlink()
+    with pytest.warns(UserWarning, match="saved images are missing"):
+        plot_image_grids(df, out, tmp_path)
