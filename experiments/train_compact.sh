@@ -27,10 +27,10 @@ stage() {  # stage NAME FROM STEPS BATCH LR [extra args]
 
 stage vae        compact          3000 16 1e-3 --crop-size 64 --warmup-steps 50
 stage clip       "$RUN/vae"        600 32 5e-4 --warmup-steps 50
-stage unet       "$RUN/clip"      2000 16 3e-4 --warmup-steps 100
-stage controlnet "$RUN/unet"      1500 16 2e-4 --warmup-steps 50
-stage tascm      "$RUN/controlnet" 500 16 3e-4 --warmup-steps 50
-stage joint      "$RUN/tascm"      800 16 1e-4
+stage unet       "$RUN/clip"      1300 16 4e-4 --warmup-steps 50
+stage controlnet "$RUN/unet"      1000 16 5e-4 --warmup-steps 50
+stage tascm      "$RUN/controlnet" 300 16 3e-4 --warmup-steps 30
+stage joint      "$RUN/tascm"      400 16 2e-4
 
 if [ "$INSTALL" = 1 ]; then
   dest=mtgc_link/codecs/mtgc/weights/compact

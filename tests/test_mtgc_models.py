@@ -260,3 +260,32 @@ def test_cuda_generate_is_deterministic_and_gpu_bytes_decode_on_cpu(tiny, image)
     assert np.array_equal(a, b)
     cpu = tiny.generate(**{**kw, "spws": tiny.decode_spws(data, 4)})
     assert np.abs(a.astype(int) - cpu).mean() < 2.0  # same model, float differences only
+
+
+@pytest.mark.parametrize("scheduler", ["dpmsolver++", "ddim"])
+def test_training_noises_each_sample_at_the_level_of_its_timestep(monkeypatch, scheduler):
+    """x_t = sqrt(a_t) x0 + sqrt(1 - a_t) eps with a_t = alphas_cumprod[t], whatever the sampler: the DPM
+    scheduler's add_noise, used before, noised at the level of 999 - t before set_timesteps."""
+    from mtgc_link.codecs.mtgc import mgdd
+    from mtgc_link.codecs.mtgc.config import MTGCConfig
+
+    cfg = MTGCConfig.tiny(scheduler=scheduler, prediction_type="v_prediction")
+    sch = mgdd.make_scheduler(cfg)
+    seen = {}
+
+    def fake_predict(models, noisy, t, context, cond):
+        seen["noisy"] = noisy
+        return torch.zeros_like(noisy)
+
+    monkeypatch.setattr(mgdd, "predict_noise", fake_predict)
+    x0, eps = torch.ones(2, 4, 2, 2), torch.zeros(2, 4, 2, 2)
+    t = torch.tensor([100, 900])
+
+    class M:
+        config = cfg
+
+    loss = mgdd.denoising_loss(M(), x0, None, None, eps, t, sch)
+    a = sch.alphas_cumprod[t]
+    assert torch.allclose(seen["noisy"][:, 0, 0, 0], a.sqrt(), atol=1e-6)  # 0.946 at t=100, 0.119 at t=900
+    # v target with eps = 0 is -sqrt(1 - a) x0; the zero prediction's error is (1 - a) per element
+    assert torch.allclose(loss, 1 - a, atol=1e-6)

@@ -192,12 +192,17 @@ def denoising_loss(
     timesteps: torch.Tensor,
     scheduler,
 ) -> torch.Tensor:
-    """Per-sample MSE between the target (noise or v) and the prediction: [B]."""
-    noisy = scheduler.add_noise(latents, noise, timesteps)
+    """Per-sample MSE between the target (noise or v) and the prediction: [B].
+
+    The forward process is written out (x_t = sqrt(a_t) x0 + sqrt(1 - a_t) eps, a_t = alphas_cumprod[t])
+    instead of ``scheduler.add_noise``: DPMSolverMultistepScheduler.add_noise looks t up in its inference
+    timesteps, which before ``set_timesteps`` run from 999 down to 0, so it noised every sample at the level
+    of 999 - t (tests/test_mtgc_models.py checks the levels)."""
+    a = scheduler.alphas_cumprod.to(latents.device)[timesteps].float().view(-1, 1, 1, 1)
+    noisy = (a.sqrt() * latents.float() + (1 - a).sqrt() * noise.float()).to(latents.dtype)
     pred = predict_noise(models, noisy, timesteps, context, cond)
     if models.config.prediction_type == "epsilon":
         target = noise
     else:  # v = sqrt(a) * noise - sqrt(1 - a) * x0 (not every scheduler has get_velocity)
-        a = scheduler.alphas_cumprod.to(latents.device)[timesteps].float().view(-1, 1, 1, 1)
         target = a.sqrt() * noise - (1 - a).sqrt() * latents
     return F.mse_loss(pred.float(), target.float(), reduction="none").flatten(1).mean(1)
