@@ -123,7 +123,9 @@ class MTGCConfig(BaseModel):
     text_encoder: dict[str, Any] = Field(default_factory=lambda: dict(SD21_TEXT))
     vision_encoder: dict[str, Any] = Field(default_factory=lambda: dict(CLIP_L14_VISION))
     controlnet_cond_channels: tuple[int, ...] = (16, 32, 96, 256)
-    random_zero_convs: bool = Field(False, description="tiny only: non-zero ControlNet output convs")
+    random_zero_convs: bool = Field(
+        False, description="non-zero ControlNet output convs (tiny: visible path; compact: faster learning)"
+    )
     # --- training ---
     train_size: int = Field(512, ge=16, description="square training crop side")
     train_crop_scale: tuple[float, float] | None = Field(
@@ -318,6 +320,9 @@ class MTGCConfig(BaseModel):
                 projection_dim=text,
             ),
             controlnet_cond_channels=(16, 32, 64, 128),
+            # ControlNet's output convs start random, not zero: with zero convs 400 CPU steps left the HCI
+            # unused (validation loss 0.366 -> 0.352, decodes ignored the HCI); the budget here is ~1000 steps
+            random_zero_convs=True,
             train_size=128,
             train_crop_scale=(0.4, 1.0),
             train_hci_factor=8,
