@@ -161,11 +161,11 @@ def main() -> None:
         "means": json.loads(summary.reset_index().to_json(orient="records")),
     }
     (args.out / "summary.json").write_text(json.dumps(meta, indent=1))
-    _figures(examples, args.out, models)
+    _figures(examples, args.out, args.profile)
     _print_tables(summary, unavailable, bpg.backend)
 
 
-def _figures(examples, out: Path, models) -> None:
+def _figures(examples, out: Path, profile: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -190,7 +190,7 @@ def _figures(examples, out: Path, models) -> None:
     fig.savefig(out / "examples.png", dpi=110)
     plt.close(fig)
 
-    logs = Path(models.config.profile and COMPACT_DIR) / "logs"
+    logs = Path(profile if Path(profile).is_dir() else COMPACT_DIR) / "logs"
     stages = ["vae", "clip", "unet", "controlnet", "tascm", "joint"]
     fig, axes = plt.subplots(1, len(stages), figsize=(3 * len(stages), 2.6))
     for ax, st in zip(axes, stages, strict=True):

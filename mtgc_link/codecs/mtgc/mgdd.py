@@ -67,16 +67,20 @@ def hci_condition(hci: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(hci, size=size, mode="bicubic", align_corners=False).clamp(0, 1)
 
 
-def encode_text(models: MTGCModels, captions: list[str | None]) -> torch.Tensor:
-    """Captions -> token embeddings [B, text_max_length, text_embed_dim]; None means the empty prompt."""
-    cfg = models.config
-    ids = models.tokenizer(
+def token_ids(models: MTGCModels, captions: list[str | None]) -> torch.Tensor:
+    """Captions -> padded token ids [B, text_max_length] on the models' device; None = the empty prompt."""
+    return models.tokenizer(
         [c or "" for c in captions],
         padding="max_length",
-        max_length=cfg.text_max_length,
+        max_length=models.config.text_max_length,
         truncation=True,
         return_tensors="pt",
     ).input_ids.to(models.device)
+
+
+def encode_text(models: MTGCModels, captions: list[str | None]) -> torch.Tensor:
+    """Captions -> token embeddings [B, text_max_length, text_embed_dim]; None means the empty prompt."""
+    ids = token_ids(models, captions)
     with torch.no_grad():
         return models.text_encoder(ids).last_hidden_state.to(models.dtype)
 

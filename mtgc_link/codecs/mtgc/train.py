@@ -409,7 +409,7 @@ class Trainer:
             return self.step_module(batch["images"].to(dev), batch["noise"].to(dev))
         if stage == "clip":
             pixels = vision_pixels(batch["images"].to(dev), m.config.vision_image_size)
-            return self.step_module(pixels, self._token_ids(batch["captions"]))
+            return self.step_module(pixels, mgdd.token_ids(m, batch["captions"]))
         size = tuple(batch["images"].shape[-2:])
         torch.manual_seed(batch["torch_seed"])  # the rate's uniform noise
         latents = mgdd.encode_latents(m, batch["images"]).float()
@@ -428,15 +428,6 @@ class Trainer:
         bpp = bits / (size[0] * size[1])
         loss = mse.mean() + self.rate_lambda * bpp.mean()
         return dict(loss=loss, mse=mse.mean(), bits=bits.mean(), bpp=bpp.mean())
-
-    def _token_ids(self, captions: list[str]) -> torch.Tensor:
-        return self.models.tokenizer(
-            captions,
-            padding="max_length",
-            max_length=self.models.config.text_max_length,
-            truncation=True,
-            return_tensors="pt",
-        ).input_ids.to(self.models.device)
 
     def _denoise(self, latents, context, cond, noise, timesteps) -> torch.Tensor:
         # the prepared (DDP) wrappers of the trained parts stand in for them during the forward
