@@ -7,16 +7,16 @@ LDPC decoding, channel estimation (CSI) and the channel model (``ChannelConfig``
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from channels.mcs import MAX_MCS_INDEX, MIN_CODE_RATE, MODULATION_ORDERS, mcs_from_index
+from channels.models import check_channel_model
 
 PROFILES = ("A", "B", "C", "D", "E")
 SUBCARRIER_SPACINGS_KHZ = (15, 30, 60, 120)
 CSI_MODES = ("perfect", "ls", "lmmse")
-# Highest valid MCS index per 38.214 table (PUSCH, no transform precoding; above: retransmissions only).
-MAX_MCS_INDEX = {1: 28, 2: 27}
-MODULATION_ORDERS = (2, 4, 6, 8)
 
 
 class _Strict(BaseModel):
@@ -26,7 +26,8 @@ class _Strict(BaseModel):
 class ChannelConfig(_Strict):
     """Channel model between one single-antenna transmitter and one single-antenna receiver.
 
-    model: "awgn" | "rayleigh" (flat block fading, one gain per slot) | "tdl" | "cdl" (3GPP TR 38.901).
+    model: a name of the registry ``channels.models.CHANNEL_MODELS`` (case-insensitive): "awgn" | "rayleigh"
+        (flat block fading, one gain per slot) | "tdl" | "cdl" (3GPP TR 38.901).
     profile: TDL/CDL profile "A".."E" (ignored by awgn/rayleigh).
     delay_spread_ns: RMS delay spread in ns (TDL/CDL), > 0.
     speed_mps: UE speed in m/s (Doppler of TDL/CDL), >= 0.
@@ -42,12 +43,7 @@ class ChannelConfig(_Strict):
     @field_validator("model")
     @classmethod
     def _known_model(cls, v: str) -> str:
-        from channels.models import CHANNEL_MODELS  # the registry; imported late (it imports this module)
-
-        v = v.lower()
-        if v not in CHANNEL_MODELS:
-            raise ValueError(f"unknown channel model {v!r}; known: {', '.join(sorted(CHANNEL_MODELS))}")
-        return v
+        return check_channel_model(v.lower())  # the registry of channels.models
 
     @field_validator("profile")
     @classmethod
@@ -58,7 +54,29 @@ class ChannelConfig(_Strict):
         return v
 
 
-MIN_CODE_RATE = 1 / 5
+def _known_scs(v: int) -> int:
+    if v not in SUBCARRIER_SPACINGS_KHZ:
+        raise ValueError(f"subcarrier spacing {v} kHz not in {SUBCARRIER_SPACINGS_KHZ}")
+    return v
+
+
+def _known_table(v: int) -> int:
+    if v not in MAX_MCS_INDEX:
+        raise ValueError(f"MCS table {v} not supported; use 1 (64QAM) or 2 (256QAM)")
+    return v
+
+
+def _known_qm(v: int | None) -> int | None:
+    if v is not None and v not in MODULATION_ORDERS:
+        raise ValueError(f"modulation_order {v} not in {MODULATION_ORDERS} (QPSK..256QAM)")
+    return v
+
+
+# Single-field checks live in the field types (not in field validators), so that a model built from
+# ``PhyConfig.model_fields`` (the sweep's ``PhySpec``) checks them too.
+SubcarrierSpacingKhz = Annotated[int, AfterValidator(_known_scs)]
+McsTable = Annotated[int, AfterValidator(_known_table)]
+ModulationOrder = Annotated[int | None, AfterValidator(_known_qm)]
 
 
 class PhyConfig(_Strict):
@@ -77,40 +95,19 @@ class PhyConfig(_Strict):
 
     channel: ChannelConfig = Field(default_factory=ChannelConfig)
     num_prbs: int = Field(24, ge=1, le=275)
-    subcarrier_spacing_khz: int = 30
+    subcarrier_spacing_khz: SubcarrierSpacingKhz = 30
     num_ofdm_symbols: int = Field(14, ge=4, le=14)
     dmrs_additional_position: int = Field(1, ge=0, le=3)
     dmrs_length: int = Field(1, ge=1, le=2)
     mcs_index: int | None = Field(None, ge=0)
-    mcs_table: int = 1
-    modulation_order: int | None = None
+    mcs_table: McsTable = 1
+    modulation_order: ModulationOrder = None
     code_rate: float | None = Field(None, gt=0, le=948 / 1024)
     csi: Literal["perfect", "ls", "lmmse"] = "ls"
     ldpc_iterations: int = Field(20, ge=1, le=200)
     ldpc_cn_update: Literal["boxplus-phi", "boxplus", "minsum", "offset-minsum"] = "boxplus-phi"
     max_batch_slots: int = Field(256, ge=1)
     max_batch_coded_bits: int = Field(2_000_000, ge=1)
-
-    @field_validator("subcarrier_spacing_khz")
-    @classmethod
-    def _known_scs(cls, v: int) -> int:
-        if v not in SUBCARRIER_SPACINGS_KHZ:
-            raise ValueError(f"subcarrier spacing {v} kHz not in {SUBCARRIER_SPACINGS_KHZ}")
-        return v
-
-    @field_validator("mcs_table")
-    @classmethod
-    def _known_table(cls, v: int) -> int:
-        if v not in MAX_MCS_INDEX:
-            raise ValueError(f"MCS table {v} not supported; use 1 (64QAM) or 2 (256QAM)")
-        return v
-
-    @field_validator("modulation_order")
-    @classmethod
-    def _known_qm(cls, v: int | None) -> int | None:
-        if v is not None and v not in MODULATION_ORDERS:
-            raise ValueError(f"modulation_order {v} not in {MODULATION_ORDERS} (QPSK..256QAM)")
-        return v
 
     @model_validator(mode="after")
     def _resolve_mcs(self) -> PhyConfig:
@@ -144,6 +141,4 @@ class PhyConfig(_Strict):
         """(bits per QAM symbol, target code rate) of the configured MCS."""
         if self.modulation_order is not None:
             return self.modulation_order, float(self.code_rate)
-        from channels.mcs import mcs_from_index
-
         return mcs_from_index(self.mcs_index, self.mcs_table)

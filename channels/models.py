@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # channels.config imports this module (the registry); type hints only
     from channels.config import ChannelConfig
 
 # Registry of channel models: name -> factory(ChannelConfig, device) returning a Sionna channel-impulse-
-# response model, or None for "no fading" (AWGN). Adding a model is one decorated function.
+# response model, or None for "no fading" (AWGN). Adding a model is one decorated function. This is the one
+# list of channel model names: ChannelConfig, the sweep config and the CLI all read it.
 ChannelFactory = Callable[["ChannelConfig", str], Any]
 CHANNEL_MODELS: dict[str, ChannelFactory] = {}
 
@@ -30,6 +31,13 @@ def register_channel_model(name: str) -> Callable[[ChannelFactory], ChannelFacto
         return factory
 
     return deco
+
+
+def check_channel_model(name: str) -> str:
+    """``name`` if it is a registered channel model; else ValueError listing the known ones."""
+    if name not in CHANNEL_MODELS:
+        raise ValueError(f"unknown channel model {name!r}; known: {', '.join(sorted(CHANNEL_MODELS))}")
+    return name
 
 
 @register_channel_model("awgn")

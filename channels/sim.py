@@ -12,11 +12,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+from channels.mcs import link_snr_from_ebno
 
-from channels.config import PhyConfig
+if TYPE_CHECKING:
+    import numpy as np
 
+    from channels.config import PhyConfig
+
+# Channels of the uncoded and plain-LDPC modes (simulated here, i.i.d. per symbol; the NR chain uses the
+# channel-model registry of channels.models instead). numpy, torch, Sionna and channels.link are imported
+# where they are used, so that the CLI can read this list without loading them.
 SIM_CHANNELS = ("awgn", "rayleigh")
 
 
@@ -163,7 +170,7 @@ class NRChain:
     mode = "nr"
 
     def __init__(self, cfg: PhyConfig, device="cpu"):
-        from channels.link import Link
+        from channels.link import Link  # not a cycle: keeps numpy out of ``import channels.sim``
 
         self.link = Link(cfg, device=device)
         self.link.build()  # before monte_carlo seeds: building draws LMMSE covariances from its own seed
@@ -175,8 +182,6 @@ class NRChain:
         return self.link.ebno_db(snr_db)
 
     def snr_db_from_ebno(self, ebno_db: float) -> float:
-        from channels.mcs import link_snr_from_ebno
-
         return link_snr_from_ebno(self.link.cfg, ebno_db)
 
     def run(self, batch: int, snr_db: float) -> Counts:
@@ -236,6 +241,7 @@ def sweep(chain, snrs_db, seed: int = 0, **kwargs) -> list[Point]:
 def qam_ber_awgn(modulation_order: int, snr_db) -> np.ndarray:
     """Exact BER of Gray-mapped square QAM (or BPSK for Qm=1) over AWGN at Es/N0 = ``snr_db``
     (Cho & Yoon, IEEE Trans. Commun. 2002). For reference curves in plots."""
+    import numpy as np
     from scipy.special import erfc
 
     snr = 10 ** (np.asarray(snr_db, dtype=float) / 10)

@@ -7,12 +7,16 @@ from pathlib import Path
 
 import typer
 
+from channels.models import CHANNEL_MODELS  # light: the registry, no pydantic/numpy/torch/Sionna
+from channels.sim import SIM_CHANNELS
 from mtgc_link.cli.app import app
 
 phy_app = typer.Typer(help="PHY link-level curves (BER/BLER) on Sionna.", no_args_is_help=True)
 app.add_typer(phy_app, name="phy")
 
 _MODULATIONS = {"qpsk": 2, "16qam": 4, "64qam": 6, "256qam": 8}
+_NR_ONLY = [m for m in CHANNEL_MODELS if m not in SIM_CHANNELS]
+_CHANNEL_HELP = " | ".join(CHANNEL_MODELS) + (f" ({'/'.join(_NR_ONLY)}: NR chain only)." if _NR_ONLY else ".")
 
 
 def _floats(values: list[str] | None, name: str) -> list[float]:
@@ -61,9 +65,9 @@ def _chain(
     from channels.sim import LDPCChain, NRChain, UncodedChain
 
     if uncoded or ldpc_k is not None or ldpc_n is not None:
-        if channel not in ("awgn", "rayleigh"):
+        if channel not in SIM_CHANNELS:
             raise typer.BadParameter(
-                "uncoded and plain-LDPC modes support awgn or rayleigh", param_hint="--channel"
+                f"uncoded and plain-LDPC modes support {' or '.join(SIM_CHANNELS)}", param_hint="--channel"
             )
         qm = _modulation(modulation or "qpsk")
         if uncoded:
@@ -231,7 +235,7 @@ def _command(count: str):
         ebno_db: list[str] = typer.Option(
             None, "--ebno-db", help="Eb/N0 in dB instead of SNR; repeat or list."
         ),
-        channel: str = typer.Option("awgn", help="awgn | rayleigh | tdl | cdl (tdl/cdl: NR chain only)."),
+        channel: str = typer.Option("awgn", help=_CHANNEL_HELP),
         profile: str = typer.Option("A", help="TDL/CDL profile A..E."),
         delay_spread_ns: float = typer.Option(100.0, help="TDL/CDL RMS delay spread [ns]."),
         speed_mps: float = typer.Option(0.0, "--speed-mps", help="UE speed [m/s] (Doppler)."),

@@ -6,14 +6,27 @@ See docs/experiments.md for every field and experiments/configs/*.yaml for examp
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
+from channels.config import ChannelConfig, PhyConfig
+from channels.models import check_channel_model
 from mtgc_link.link import Budget
 
 
@@ -68,14 +81,22 @@ class CodecConfig(_Strict):
 
 
 class ChannelSpec(_Strict):
-    """A channel model with its parameters (the fields of :class:`channels.ChannelConfig`)."""
+    """A channel model with its parameters (the fields of :class:`channels.ChannelConfig`).
 
-    model: Literal["awgn", "rayleigh", "tdl", "cdl"]
+    model: a name of the registry ``channels.models.CHANNEL_MODELS`` (the one list of channel models).
+    """
+
+    model: str
     profile: str | None = None
     delay_spread_ns: float | None = Field(None, gt=0)
     speed_mps: float | None = Field(None, ge=0)
     carrier_hz: float | None = Field(None, gt=0)
     label: str | None = None
+
+    @field_validator("model")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        return check_channel_model(v)
 
     def params(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump(exclude={"label"}).items() if v is not None}
@@ -89,16 +110,47 @@ class ChannelSpec(_Strict):
         return self.model.upper() if self.model == "awgn" else self.model.capitalize()
 
 
-class PhySpec(_Strict):
-    """PHY settings shared by every point (MCS: from the MCS policy; channel: from ``channels``)."""
+# Fields of channels.PhyConfig that a sweep sets per point, hence not in ``phy``: the channel (from
+# ``channels``) and the MCS (the MCS policy gives an index; an explicit modulation order + code rate would
+# contradict it).
+PHY_PER_POINT_FIELDS = ("channel", "mcs_index", "modulation_order", "code_rate")
+# The fields ``phy`` declared itself before it was derived from PhyConfig: always dumped, as then. The fields
+# added since (dmrs_length, ldpc_cn_update, max_batch_slots, max_batch_coded_bits) are dumped only when they
+# differ from their default, so that the dump of a config that leaves them alone -- hence its config_hash (the
+# key of resumed rows) and its MCS threshold cache key -- is what it was.
+_PHY_ALWAYS_DUMPED = (
+    "num_prbs",
+    "subcarrier_spacing_khz",
+    "num_ofdm_symbols",
+    "dmrs_additional_position",
+    "mcs_table",
+    "csi",
+    "ldpc_iterations",
+)
 
-    num_prbs: int = Field(24, ge=1, le=275)
-    subcarrier_spacing_khz: int = 30
-    num_ofdm_symbols: int = Field(14, ge=4, le=14)
-    dmrs_additional_position: int = Field(1, ge=0, le=3)
-    mcs_table: int = 1
-    csi: Literal["perfect", "ls", "lmmse"] = "ls"  # as channels.PhyConfig: LS estimation on DMRS
-    ldpc_iterations: int = Field(20, ge=1, le=200)
+# Types, bounds, checks and defaults are PhyConfig's own (copied field by field, so they live in one place).
+_PhySpecFields = create_model(
+    "_PhySpecFields",
+    __base__=_Strict,
+    **{
+        name: (field.annotation, copy.copy(field))
+        for name, field in PhyConfig.model_fields.items()
+        if name not in PHY_PER_POINT_FIELDS
+    },
+)
+
+
+class PhySpec(_PhySpecFields):
+    """PHY settings shared by every point: the fields of :class:`channels.PhyConfig` with its defaults and
+    bounds, except :data:`PHY_PER_POINT_FIELDS` (MCS: from the MCS policy; channel: from ``channels``)."""
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for name, field in type(self).model_fields.items():
+            if name not in _PHY_ALWAYS_DUMPED and name in data and getattr(self, name) == field.default:
+                del data[name]
+        return data
 
 
 class BudgetSpec(_Strict):
@@ -258,6 +310,4 @@ def load_config(path: str | Path) -> SweepConfig:
 
 def build_phy(phy: PhySpec, channel: ChannelSpec, mcs_index: int):
     """The :class:`channels.PhyConfig` of one point (budget PRBs are applied later by ``Budget``)."""
-    from channels import ChannelConfig, PhyConfig
-
     return PhyConfig(channel=ChannelConfig(**channel.params()), mcs_index=int(mcs_index), **phy.model_dump())
