@@ -10,9 +10,20 @@ from pathlib import Path
 
 import numpy as np
 
+from mtgc_link.images import IMAGE_SUFFIXES, is_image_file
+
+__all__ = [
+    "DEMO_CAPTIONS",
+    "DEMO_NAMES",
+    "IMAGE_SUFFIXES",
+    "demo_images",
+    "load_captions",
+    "load_image_set",
+    "resize_longer_side",
+]
+
 #: The colour photos scikit-image ships inside its wheel (skimage.data), no network needed.
 DEMO_NAMES = ("astronaut", "chelsea", "coffee", "motorcycle", "rocket")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp")
 #: Short captions of the demo photos, written for this project by looking at them (MTGC's caption modality).
 DEMO_CAPTIONS = {
     "astronaut": "a smiling woman in an orange spacesuit holding a helmet in front of a flag",
@@ -84,9 +95,9 @@ def load_image_set(source: str, resize: int | None = None, limit: int | None = N
     else:
         p = Path(source).expanduser()
         if p.is_dir():
-            paths = sorted(q for q in p.iterdir() if q.suffix.lower() in IMAGE_SUFFIXES)
+            paths = sorted(q for q in p.iterdir() if is_image_file(q))
         else:
-            paths = sorted(Path(q) for q in _glob.glob(str(p)) if Path(q).suffix.lower() in IMAGE_SUFFIXES)
+            paths = sorted(Path(q) for q in _glob.glob(str(p)) if is_image_file(q))
         if not paths:
             raise ValueError(f"images.source {source!r}: no image files found (a folder, a glob, or 'demo')")
         stems = [q.stem for q in paths]

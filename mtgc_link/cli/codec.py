@@ -16,9 +16,8 @@ import typer
 from mtgc_link.cli.app import app
 
 EXIT_BAD_ARGS, EXIT_UNDECODABLE, EXIT_NO_FIT = 2, 3, 4
-_IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".ppm", ".webp"}
-
-CodecOpt = typer.Option(..., "--codec", "-c", help="Codec name (jpeg, bpg, avif, jpeg2000, webp, mtgc).")
+# {codecs}: filled from the codec registry by app.RegistryHelpGroup when the command runs or shows help.
+CodecOpt = typer.Option(..., "--codec", "-c", help="Codec name ({codecs}).")
 SetOpt = typer.Option(None, "--set", help="Codec setting key=value, e.g. --set chroma=420 (repeatable).")
 ProfileOpt = typer.Option(
     None, "--profile", help="MTGC models: compact (default, trained), tiny (random), reference or a folder."
@@ -170,6 +169,7 @@ def rd(
     profile: str | None = ProfileOpt,
 ) -> None:
     """Rate-distortion points: per image and mean bytes, bpp, PSNR (dB), MS-SSIM at each quality."""
+    from mtgc_link.images import is_image_file
     from mtgc_link.metrics import ms_ssim, psnr
 
     qualities = list(quality)
@@ -181,7 +181,7 @@ def rd(
     qualities = [int(q) if float(q).is_integer() else q for q in qualities]
     if not images.is_dir():
         raise fail(EXIT_BAD_ARGS, f"--images {images}: not a folder")
-    paths = sorted(p for p in images.iterdir() if p.suffix.lower() in _IMAGE_SUFFIXES)[:limit]
+    paths = sorted(p for p in images.iterdir() if is_image_file(p))[:limit]
     if not paths:
         raise fail(EXIT_BAD_ARGS, f"--images {images}: no images found")
     c = _make_codec(codec, settings, profile)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from channels.models import CHANNEL_MODELS  # light: the registry only
 from mtgc_link.cli.app import app
 from mtgc_link.cli.codec import fail as _fail
 from mtgc_link.cli.codec import parse_settings
@@ -19,11 +20,9 @@ from mtgc_link.cli.codec import parse_settings
 def transmit(
     image: Path = typer.Argument(..., help="Input image (any format Pillow reads)."),
     out: Path = typer.Argument(..., help="Received image (PNG)."),
-    codec: str = typer.Option(
-        ..., "--codec", "-c", help="Codec name (jpeg, bpg, avif, jpeg2000, webp, mtgc)."
-    ),
+    codec: str = typer.Option(..., "--codec", "-c", help="Codec name ({codecs})."),
     snr_db: float = typer.Option(..., "--snr-db", help="SNR = Es/N0 per data resource element, in dB."),
-    channel: str = typer.Option("awgn", "--channel", help="awgn | rayleigh | tdl | cdl."),
+    channel: str = typer.Option("awgn", "--channel", help=" | ".join(CHANNEL_MODELS) + "."),
     profile: str = typer.Option("A", "--profile", help="TDL/CDL profile A..E."),
     delay_spread_ns: float = typer.Option(100.0, "--delay-spread-ns", help="TDL/CDL RMS delay spread [ns]."),
     speed_mps: float = typer.Option(0.0, "--speed-mps", help="UE speed [m/s] (Doppler)."),

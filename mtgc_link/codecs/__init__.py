@@ -1,32 +1,24 @@
-"""Source codecs. ``get_codec(name, **settings)`` builds one from the registry."""
+"""Source codecs. ``get_codec(name, **settings)`` builds one from the registry.
+
+A codec is one file and one decorator: a module in this package (name not starting with ``_``) with
+``@CODECS.register("name")`` on a ``SourceCodec`` subclass. ``CODECS`` finds the modules itself on its first
+look-up (so ``import mtgc_link.codecs`` stays light); an installed package adds codecs with an entry point
+in the group ``mtgc_link.codecs``. See docs/architecture.md, "Registries".
+"""
 
 from __future__ import annotations
 
-import importlib
-
 from mtgc_link.codecs.base import CODECS, Decoded, Encoded, RateControlError, SourceCodec, check_image
-
-# Modules that register codecs; imported lazily so that `import mtgc_link` stays light.
-_PLUGIN_MODULES = [
-    "mtgc_link.codecs.jpeg",
-    "mtgc_link.codecs.bpg",
-    "mtgc_link.codecs.pillow_codecs",
-    "mtgc_link.codecs.mtgc.codec",
-]
-
-
-def _load_plugins() -> None:
-    for mod in _PLUGIN_MODULES:
-        importlib.import_module(mod)
 
 
 def get_codec(name: str, **settings) -> SourceCodec:
-    _load_plugins()
+    """The codec registered as ``name`` built with ``settings``; an unknown name raises KeyError (listing
+    the known ones)."""
     return CODECS.get(name)(**settings)
 
 
 def available_codecs() -> list[str]:
-    _load_plugins()
+    """Names of every registered codec, sorted (the one list: CLI help and sweep configs read it)."""
     return CODECS.names()
 
 

@@ -1,6 +1,7 @@
 """The source-codec interface: images in, bytes out, and back.
 
-Images are ``numpy.ndarray`` of shape (H, W, 3), dtype uint8, RGB.
+Images are ``numpy.ndarray`` of shape (H, W, 3), dtype uint8, RGB (``mtgc_link.images``; ``check_image``
+validates them and is re-exported here).
 The rate of a codec is always ``8 * len(Encoded.data)``: the bytes that are actually sent,
 headers included.
 """
@@ -13,7 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from mtgc_link.images import check_image
 from mtgc_link.registry import Registry
+
+__all__ = ["CODECS", "Decoded", "Encoded", "RateControlError", "SourceCodec", "check_image"]
 
 
 class RateControlError(ValueError):
@@ -75,17 +79,8 @@ class SourceCodec(ABC):
         """Decode ``data``. Never raises on corrupted input: returns ``Decoded.failure(reason)``."""
 
 
-CODECS: Registry[type[SourceCodec]] = Registry("codec")
-
-
-def check_image(image: np.ndarray) -> np.ndarray:
-    """Validate an input image and return it as a contiguous uint8 (H, W, 3) array."""
-    if not isinstance(image, np.ndarray):
-        raise TypeError(f"image must be a numpy array, got {type(image).__name__}")
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must have shape (H, W, 3), got {image.shape}")
-    if image.dtype != np.uint8:
-        raise ValueError(f"image must be uint8 in [0, 255], got dtype {image.dtype}")
-    if image.shape[0] < 1 or image.shape[1] < 1:
-        raise ValueError(f"image is empty: shape {image.shape}")
-    return np.ascontiguousarray(image)
+#: The codec registry. Built-ins: every public module (and sub-package) of ``mtgc_link.codecs``, imported on
+#: the first look-up; third-party codecs: entry points of the group ``mtgc_link.codecs`` (see registry.py).
+CODECS: Registry[type[SourceCodec]] = Registry(
+    "codec", package="mtgc_link.codecs", entry_points="mtgc_link.codecs"
+)

@@ -34,6 +34,7 @@ import numpy as np
 
 from mtgc_link.codecs.base import CODECS
 from mtgc_link.codecs.ratecontrol import LadderCodec, ladder_factor, scaled_size
+from mtgc_link.images import MAX_PIXELS
 
 HEADER_BYTES = 5
 KIND_HEVC, KIND_BPG = 0, 1
@@ -254,7 +255,7 @@ class BpgCodec(LadderCodec):
         bit_depth: int = 8,
         preset: str = "veryslow",
         backend: str = "auto",
-        max_pixels: int = 64_000_000,
+        max_pixels: int = MAX_PIXELS,
         strict: bool = True,
     ) -> None:
         chroma = str(chroma).replace(":", "")

@@ -16,8 +16,9 @@ from PIL import Image, features
 
 from mtgc_link.codecs.base import CODECS
 from mtgc_link.codecs.ratecontrol import Fit, LadderCodec, fit_rate, pack_ladder_byte, unpack_ladder_byte
+from mtgc_link.images import MAX_PIXELS
 
-DEFAULT_MAX_PIXELS = 64_000_000  # a corrupted header claiming more is refused before allocating
+DEFAULT_MAX_PIXELS = MAX_PIXELS  # a corrupted header claiming more is refused before allocating (old name)
 
 
 def pillow_decode(data: bytes, fmt: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

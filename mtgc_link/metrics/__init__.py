@@ -13,6 +13,10 @@ Registry access::
 
 Set-level FID / KID: ``FID`` / ``KID`` (``update(images, real=...)``, ``compute()``); their weights:
 ``fid_inception_availability()``.
+
+A metric is one file and one decorator: a module in this package (name not starting with ``_``) with
+``@METRICS.register("name")`` on a ``Metric`` subclass. ``METRICS`` imports the package's modules on its first
+look-up; an installed package adds metrics with an entry point in the group ``mtgc_link.metrics``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,6 @@ from functools import cache
 
 import numpy as np
 
-from mtgc_link.metrics import clip, fullref, perceptual, pixel  # noqa: F401  (registration of the metrics)
 from mtgc_link.metrics.base import (
     METRICS,
     Metric,

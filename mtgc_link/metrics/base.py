@@ -15,7 +15,10 @@ from abc import ABC, abstractmethod
 
 import numpy as np
 
+from mtgc_link.images import check_image
 from mtgc_link.registry import Registry
+
+__all__ = ["METRICS", "Metric", "MetricNotApplicable", "MetricUnavailable", "check_image", "check_pair"]
 
 
 class MetricUnavailable(RuntimeError):
@@ -29,6 +32,8 @@ class MetricNotApplicable(ValueError):
 
 class Metric(ABC):
     name: str = "metric"
+    #: Axis label in figures (with the unit); None: the registered name.
+    label: str | None = None
     higher_is_better: bool = True
     #: True for metrics that compare ``image`` with a text caption (``caption=`` keyword) instead of
     #: with ``reference`` alone.
@@ -47,23 +52,11 @@ class Metric(ABC):
     def __call__(self, reference: np.ndarray, image: np.ndarray, **kwargs) -> float: ...
 
 
-METRICS: Registry[type[Metric]] = Registry("metric")
-
-
-def check_image(arr: object, name: str = "image") -> np.ndarray:
-    """Validate one image: numpy uint8, shape (H, W, 3). Errors name the argument and what is wrong."""
-    if not isinstance(arr, np.ndarray):
-        raise TypeError(f"{name} must be a numpy array of shape (H, W, 3), got {type(arr).__name__}")
-    if arr.dtype != np.uint8:
-        raise TypeError(
-            f"{name} must have dtype uint8 (RGB values 0..255), got {arr.dtype}; "
-            "convert float images with np.clip(np.round(x * 255), 0, 255).astype(np.uint8)"
-        )
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise ValueError(f"{name} must have shape (H, W, 3) (RGB), got {arr.shape}")
-    if arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(f"{name} is empty: shape {arr.shape}")
-    return arr
+#: The metric registry. Built-ins: every public module of ``mtgc_link.metrics``, imported on the first
+#: look-up; third-party metrics: entry points of the group ``mtgc_link.metrics`` (see registry.py).
+METRICS: Registry[type[Metric]] = Registry(
+    "metric", package="mtgc_link.metrics", entry_points="mtgc_link.metrics"
+)
 
 
 def check_pair(reference: object, image: object) -> tuple[np.ndarray, np.ndarray]:

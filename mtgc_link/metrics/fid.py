@@ -35,7 +35,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mtgc_link.metrics.base import MetricUnavailable, check_image
+from mtgc_link.images import check_image, to_tensor
+from mtgc_link.metrics.base import MetricUnavailable
 from mtgc_link.metrics.inception import FID_INCEPTION_FILE, FID_INCEPTION_URL, load_fid_inception
 from mtgc_link.metrics.weights import find_weight_file
 
@@ -94,7 +95,7 @@ def _batches(images: Iterable[np.ndarray] | np.ndarray) -> Iterable[torch.Tensor
 
 
 def _stack(images: list[np.ndarray]) -> torch.Tensor:
-    return torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div(255.0)
+    return to_tensor(np.stack(images))
 
 
 class _SetMetric:

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mtgc_link.images import to_tensor
 from mtgc_link.metrics.base import METRICS, Metric, MetricNotApplicable, MetricUnavailable, check_pair
 
 HAARPSI_MIN_SIDE = 32  # 3 Haar scales on a x2-subsampled image
@@ -52,11 +53,6 @@ def _piq_module(name: str):
     return importlib.import_module(f"piq.{name}")
 
 
-def _unit(arr: np.ndarray) -> torch.Tensor:
-    """uint8 (H, W, 3) -> float32 [1, 3, H, W] in [0, 1]."""
-    return torch.from_numpy(np.array(arr, copy=True)).permute(2, 0, 1)[None].float() / 255.0
-
-
 def _sized(ref: np.ndarray, img: np.ndarray, min_side: int, name: str) -> tuple[np.ndarray, np.ndarray]:
     ref, img = check_pair(ref, img)
     if min(ref.shape[:2]) < min_side:
@@ -69,14 +65,14 @@ def haarpsi(reference: np.ndarray, image: np.ndarray) -> float:
     """HaarPSI in [0, 1] (1.0 for identical images). Inputs uint8 (H, W, 3), sides >= 32 px."""
     ref, img = _sized(reference, image, HAARPSI_MIN_SIDE, "HaarPSI")
     with torch.no_grad():
-        return float(_piq_module("haarpsi").haarpsi(_unit(img), _unit(ref), data_range=1.0))
+        return float(_piq_module("haarpsi").haarpsi(to_tensor(img), to_tensor(ref), data_range=1.0))
 
 
 def gmsd(reference: np.ndarray, image: np.ndarray) -> float:
     """GMSD >= 0 (0.0 for identical images). Inputs uint8 (H, W, 3), sides >= 8 px."""
     ref, img = _sized(reference, image, GMSD_MIN_SIDE, "GMSD")
     with torch.no_grad():
-        return float(_piq_module("gmsd").gmsd(_unit(img), _unit(ref), data_range=1.0))
+        return float(_piq_module("gmsd").gmsd(to_tensor(img), to_tensor(ref), data_range=1.0))
 
 
 def vif(reference: np.ndarray, image: np.ndarray) -> float:
@@ -85,7 +81,7 @@ def vif(reference: np.ndarray, image: np.ndarray) -> float:
 
     ref, img = _sized(reference, image, VIF_MIN_SIDE, "VIF")
     with torch.no_grad():  # torchmetrics wants (preds, target) in [0, 255]-free units; use 8-bit values
-        return float(visual_information_fidelity(_unit(img) * 255, _unit(ref) * 255))
+        return float(visual_information_fidelity(to_tensor(img) * 255, to_tensor(ref) * 255))
 
 
 class _PiqMetric(Metric):
@@ -104,6 +100,7 @@ class _PiqMetric(Metric):
 @METRICS.register("haarpsi")
 class HaarPSI(_PiqMetric):
     """HaarPSI in [0, 1] (higher is better); see ``haarpsi``."""
+    label = "HaarPSI"
 
     name, module = "haarpsi", "haarpsi"
 
@@ -114,6 +111,7 @@ class HaarPSI(_PiqMetric):
 @METRICS.register("gmsd")
 class GMSD(_PiqMetric):
     """GMSD (lower is better); see ``gmsd``."""
+    label = "GMSD"
 
     name, module, higher_is_better = "gmsd", "gmsd", False
 
@@ -124,6 +122,7 @@ class GMSD(_PiqMetric):
 @METRICS.register("vif")
 class VIF(Metric):
     """VIF-p (higher is better); see ``vif``."""
+    label = "VIF-p"
 
     name = "vif"
 

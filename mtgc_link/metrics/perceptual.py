@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mtgc_link.images import to_tensor
 from mtgc_link.metrics.backbones import (
     ALEXNET_FILE,
     TORCHVISION_URL,
@@ -36,13 +37,6 @@ from mtgc_link.metrics.weights import Lookup, find_weight_file, load_state_dict
 _TAPS = {"alex": (1, 4, 7, 9, 11), "vgg": (3, 8, 15, 22, 29)}
 _CHANNELS = {"alex": (64, 192, 384, 256, 256), "vgg": (64, 128, 256, 512, 512)}
 _BACKBONE = {"alex": (ALEXNET_FILE, alexnet_features), "vgg": (VGG16_FILE, vgg16_features)}
-
-
-def to_tensor(arr: np.ndarray, low: float, high: float, device: str | torch.device = "cpu") -> torch.Tensor:
-    """uint8 (H, W, 3) -> float32 (1, 3, H, W) mapped linearly from [0, 255] to [low, high]."""
-    arr = np.array(arr) if not arr.flags.writeable else np.ascontiguousarray(arr)  # read-only PIL arrays
-    x = torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).float() / 255.0
-    return (x * (high - low) + low).to(device)
 
 
 class _NetLin(nn.Module):
@@ -229,6 +223,7 @@ class _LPIPS(_NetworkMetric):
 @METRICS.register("lpips-alex")
 class LPIPSAlex(_LPIPS):
     """LPIPS v0.1 with the AlexNet backbone (the LPIPS paper's default)."""
+    label = "LPIPS (AlexNet)"
 
     name = "lpips-alex"
     net = "alex"
@@ -237,6 +232,7 @@ class LPIPSAlex(_LPIPS):
 @METRICS.register("lpips-vgg")
 class LPIPSVGG(_LPIPS):
     """LPIPS v0.1 with the VGG16 backbone (common as a perceptual loss)."""
+    label = "LPIPS (VGG)"
 
     name = "lpips-vgg"
     net = "vgg"
@@ -245,6 +241,7 @@ class LPIPSVGG(_LPIPS):
 @METRICS.register("dists")
 class DISTS(_NetworkMetric):
     """DISTS distance (lower is better, 0 for identical images); uint8 RGB in, mapped to [0, 1] inside."""
+    label = "DISTS"
 
     name = "dists"
 

@@ -20,6 +20,7 @@ import torch
 from pytorch_msssim import ms_ssim as _ms_ssim
 from pytorch_msssim import ssim as _ssim
 
+from mtgc_link.images import to_tensor
 from mtgc_link.metrics.base import METRICS, Metric, MetricNotApplicable, check_pair
 
 PEAK = 255.0
@@ -73,9 +74,8 @@ def psnr_of_mean_mse(mse_values: Iterable[float]) -> float:
 
 
 def _to_tensor(arr: np.ndarray) -> torch.Tensor:
-    """uint8 (H, W, 3) -> float32 (1, 3, H, W) in [0, 255] (float64 doubles the time for < 1e-6 change)."""
-    arr = arr if arr.flags.writeable else arr.copy()  # e.g. np.asarray(PIL image) is read-only
-    return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0).to(torch.float32)
+    """float32 (1, 3, H, W) in [0, 255] (float64 doubles the time for < 1e-6 change)."""
+    return to_tensor(arr, 0, 255)
 
 
 def ssim(reference: np.ndarray, image: np.ndarray) -> float:
@@ -108,6 +108,7 @@ def ms_ssim(reference: np.ndarray, image: np.ndarray) -> float:
 @METRICS.register("psnr")
 class PSNR(Metric):
     """PSNR in dB (higher is better); see ``psnr``."""
+    label = "PSNR [dB]"
 
     name = "psnr"
 
@@ -118,6 +119,7 @@ class PSNR(Metric):
 @METRICS.register("mse")
 class MSE(Metric):
     """MSE in 8-bit units squared (lower is better); see ``mse``."""
+    label = "MSE [(8-bit)$^2$]"
 
     name = "mse"
     higher_is_better = False
@@ -129,6 +131,7 @@ class MSE(Metric):
 @METRICS.register("ssim")
 class SSIM(Metric):
     """SSIM in [-1, 1] (higher is better); see ``ssim``."""
+    label = "SSIM"
 
     name = "ssim"
 
@@ -139,6 +142,7 @@ class SSIM(Metric):
 @METRICS.register("ms-ssim")
 class MSSSIM(Metric):
     """MS-SSIM in [0, 1] (higher is better); see ``ms_ssim``."""
+    label = "MS-SSIM"
 
     name = "ms-ssim"
 

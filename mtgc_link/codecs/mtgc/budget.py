@@ -14,12 +14,21 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from mtgc_link.codecs.mtgc import bitstream as bs
+import mtgc_link.codecs.mtgc.bitstream as bs
 from mtgc_link.codecs.mtgc.caption import compare_caption_coders
 from mtgc_link.codecs.mtgc.codec import MTGCCodec
 
 
 def _stats(values: list[float]) -> str:
+    """The ``mean | min | max`` cells of a table row (mean to one decimal, extremes as integers).
+
+    Example::
+
+        >>> _stats([1.0, 2.0, 6.0])
+        '3.0 | 1 | 6'
+        >>> _stats([26, 26, 24])  # e.g. header bytes over three images
+        '25.3 | 24 | 26'
+    """
     return f"{np.mean(values):.1f} | {min(values):.0f} | {max(values):.0f}"
 
 

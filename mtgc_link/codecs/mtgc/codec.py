@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+import mtgc_link.codecs.mtgc.bitstream as bs
 from mtgc_link.codecs.base import CODECS, Decoded, Encoded, RateControlError, SourceCodec, check_image
-from mtgc_link.codecs.mtgc import bitstream as bs
 from mtgc_link.codecs.mtgc.caption import (
     CaptionDecodeError,
     CaptionerUnavailable,
@@ -34,9 +34,7 @@ from mtgc_link.codecs.mtgc.caption import (
 )
 from mtgc_link.codecs.mtgc.hci import DEFAULT_Q, HCIDecodeError, decode_hci, encode_hci, hci_size
 from mtgc_link.codecs.mtgc.ratecontrol import Rung, ladder_for
-
-MAX_PIXELS = 64_000_000  # a stream claiming a larger image is refused before anything is allocated
-_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+from mtgc_link.images import MAX_PIXELS, is_image_file
 
 
 @functools.lru_cache(maxsize=4)
@@ -105,7 +103,7 @@ class CaptionsFile:
 
             self._by_pixels = {}
             for p in sorted(self.path.parent.iterdir()):
-                if p.suffix.lower() in _IMAGE_SUFFIXES and p.stem in self.by_name:
+                if is_image_file(p) and p.stem in self.by_name:
                     pixels = np.asarray(Image.open(p).convert("RGB"))
                     self._by_pixels[_image_key(pixels)] = self.by_name[p.stem]
         return self._by_pixels.get(_image_key(image))

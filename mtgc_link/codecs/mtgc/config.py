@@ -107,6 +107,14 @@ class MTGCConfig(BaseModel):
     default_steps: int = Field(20, ge=1, le=1000)
     guidance_scale: float = Field(1.0, ge=1.0, description="classifier-free guidance; 1 = off")
     controlnet_scale: float = Field(1.0, ge=0.0)
+    hci_init_strength: float = Field(
+        1.0,
+        gt=0.0,
+        le=1.0,
+        description="where decoding starts: 1 = pure noise; s < 1 = the HCI's latent (bicubic-upsampled, "
+        "VAE-encoded) noised to the level of fraction s of the schedule, then round(s x steps) steps run "
+        "(diffusers' img2img convention); used only when the HCI arrived",
+    )
     prediction_type: Literal["epsilon", "v_prediction"] = "epsilon"
     num_train_timesteps: int = 1000
     beta_schedule: str = "scaled_linear"
@@ -269,6 +277,7 @@ class MTGCConfig(BaseModel):
             size_multiple=32,  # VAE x8, UNet x4
             scheduler="dpmsolver++",
             default_steps=8,
+            hci_init_strength=0.5,  # chosen on BSDS500 val (experiments/mtgc_compact/tune_init_strength.py)
             prediction_type="v_prediction",
             save_dtype="float16",
             unet=dict(

@@ -9,6 +9,10 @@ Every guidance may be missing: no caption -> the empty prompt's embeddings, no S
 no HCI -> the ControlNet is skipped. The output is a pure function of the inputs and ``seed`` (initial
 noise drawn on the CPU from ``torch.Generator().manual_seed(seed)``, deterministic samplers), so decode
 caches hold.
+
+Imports point one way: ``profiles`` (``MTGCModels``) imports this module and forwards
+``MTGCModels.generate`` here; this module names ``MTGCModels`` for type checkers only. diffusers' schedulers
+are imported when a scheduler is built (``make_scheduler``), not when this module is.
 """
 
 from __future__ import annotations
@@ -18,9 +22,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
 
 from mtgc_link.codecs.mtgc.config import MTGCConfig
+from mtgc_link.images import check_image, to_tensor
 
 if TYPE_CHECKING:
     from mtgc_link.codecs.mtgc.profiles import MTGCModels
@@ -48,16 +52,11 @@ def make_scheduler(cfg: MTGCConfig, base_config: dict[str, Any] | None = None):
     )
     if base_config:
         settings.update({k: v for k, v in base_config.items() if k in settings})
+    from diffusers import DDIMScheduler, DPMSolverMultistepScheduler
+
     if cfg.scheduler == "ddim":
         return DDIMScheduler(**settings, clip_sample=False, set_alpha_to_one=False, steps_offset=1)
     return DPMSolverMultistepScheduler(**settings, algorithm_type="dpmsolver++", solver_order=2)
-
-
-def image_to_tensor(image: np.ndarray) -> torch.Tensor:
-    """uint8 (H, W, 3) -> float [1, 3, H, W] in [0, 1]."""
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"expected a uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
-    return torch.from_numpy(np.array(image, copy=True)).permute(2, 0, 1)[None].float() / 255.0
 
 
 def hci_condition(hci: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -133,7 +132,8 @@ def generate(
 
     Inputs: ``size`` (H, W) of the output; ``seed`` of the initial noise; ``caption`` text or None;
     ``spws`` [k, text_embed_dim] lifted pseudo-words or None; ``hci`` uint8 (h, w, 3) or None; ``steps``
-    (default ``config.default_steps``). Output: uint8 (H, W, 3).
+    (default ``config.default_steps``). Output: uint8 (H, W, 3). Malformed guidance raises ValueError.
+    ``MTGCModels.generate(**kwargs)`` is this function with ``models`` bound.
     """
     cfg = models.config
     steps = cfg.default_steps if steps is None else int(steps)
@@ -151,7 +151,11 @@ def generate(
     context = build_context(text, spw_tokens)
     cond = None
     if hci is not None:
-        cond = hci_condition(image_to_tensor(hci), hw).to(dev, dt)
+        try:
+            hci = check_image(hci, "hci")
+        except TypeError as exc:  # every malformed guidance is a ValueError here (a wrong dtype included)
+            raise ValueError(str(exc)) from None
+        cond = hci_condition(to_tensor(hci), hw).to(dev, dt)
     uncond = encode_text(models, [None]) if cfg.guidance_scale > 1.0 else None
 
     scheduler = make_scheduler(cfg, models.scheduler_config)
@@ -159,9 +163,21 @@ def generate(
     factor = 2 ** (len(models.vae.config.block_out_channels) - 1)
     shape = (1, models.vae.config.latent_channels, hw[0] // factor, hw[1] // factor)
     gen = torch.Generator("cpu").manual_seed(int(seed) & 0xFFFF_FFFF_FFFF_FFFF)
-    latents = torch.randn(shape, generator=gen, dtype=torch.float32).to(dev, dt) * scheduler.init_noise_sigma
+    noise = torch.randn(shape, generator=gen, dtype=torch.float32).to(dev, dt)
+    timesteps = scheduler.timesteps
+    if cond is not None and cfg.hci_init_strength < 1.0:
+        # Start from the HCI: its latent noised to the level of the first step kept (img2img).
+        run = max(1, min(steps, round(steps * cfg.hci_init_strength)))
+        begin = (steps - run) * scheduler.order
+        timesteps = timesteps[begin:]
+        if hasattr(scheduler, "set_begin_index"):
+            scheduler.set_begin_index(begin)
+        init = encode_latents(models, cond)
+        latents = scheduler.add_noise(init, noise, timesteps[:1])
+    else:
+        latents = noise * scheduler.init_noise_sigma
 
-    for t in scheduler.timesteps:
+    for t in timesteps:
         x = scheduler.scale_model_input(latents, t)
         eps = predict_noise(models, x, t, context, cond)
         if uncond is not None:  # classifier-free guidance against the empty prompt (HCI kept)

@@ -15,6 +15,7 @@ Environment overrides for the reference ids: MTGC_BASE_MODEL, MTGC_VISION_ENCODE
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from mtgc_link.codecs.mtgc import mgdd
 from mtgc_link.codecs.mtgc.config import CONFIG_FILE, MTGCConfig
 from mtgc_link.codecs.mtgc.entropy import SPWDecodeError, SPWEntropyModel
 from mtgc_link.codecs.mtgc.tascm import TASCM, vision_pixels
+from mtgc_link.images import to_tensor
 
 __all__ = [
     "MTGCModels",
@@ -89,12 +92,10 @@ class MTGCModels:
     @torch.no_grad()
     def spw_symbols(self, image: np.ndarray, k: int) -> torch.Tensor:
         """TASCM -> K pseudo-words -> quantized integer symbols [k, spw_dim] (int64, within ±bound)."""
-        from mtgc_link.codecs.mtgc.mgdd import image_to_tensor
-
         k = self._check_k(k)
         if k == 0:
             return torch.zeros(0, self.config.spw_dim, dtype=torch.int64)
-        codes = self.tascm(self.vision_tokens(image_to_tensor(image)), k)
+        codes = self.tascm(self.vision_tokens(to_tensor(image)), k)
         y_hat, _ = self.entropy.quantize(codes, training=False)
         return y_hat[0].round().to("cpu", torch.int64)
 
@@ -114,20 +115,9 @@ class MTGCModels:
         return self.lift(self.entropy.decode(bytes(data), int(k)))
 
     # ------------------------------------------------------------------ decoder
-    def generate(
-        self,
-        *,
-        size: tuple[int, int],
-        seed: int,
-        caption: str | None,
-        spws: torch.Tensor | None,
-        hci: np.ndarray | None,
-        steps: int | None = None,
-    ) -> np.ndarray:
-        """MGDD reconstruction, uint8 (H, W, 3); see ``mgdd.generate``."""
-        from mtgc_link.codecs.mtgc.mgdd import generate
-
-        return generate(self, size=size, seed=seed, caption=caption, spws=spws, hci=hci, steps=steps)
+    @functools.wraps(mgdd.generate, assigned=("__doc__",))  # signature and docs: mgdd.generate, only there
+    def generate(self, **guidance: Any) -> np.ndarray:
+        return mgdd.generate(self, **guidance)
 
     def parameter_counts(self) -> dict[str, int]:
         names = ("text_encoder", "vae", "unet", "controlnet", "vision_encoder", "tascm", "entropy")

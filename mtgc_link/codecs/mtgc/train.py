@@ -39,8 +39,8 @@ from mtgc_link.codecs.mtgc import mgdd
 from mtgc_link.codecs.mtgc.config import MTGCConfig
 from mtgc_link.codecs.mtgc.profiles import MTGCModels, build_random, load_profile, save_profile
 from mtgc_link.codecs.mtgc.tascm import vision_pixels
+from mtgc_link.images import IMAGE_SUFFIXES, is_image_file, to_tensor
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 # stage -> the parts it trains (everything else is frozen)
 STAGES: dict[str, tuple[str, ...]] = {
     "vae": ("vae",),
@@ -113,7 +113,7 @@ def list_images(folders: Path | list[Path]) -> list[Path]:
         folder = Path(folder)
         if not folder.is_dir():
             raise TrainError(f"data={str(folder)!r} is not a folder")
-        found = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        found = sorted(p for p in folder.rglob("*") if is_image_file(p))
         if not found:
             raise TrainError(f"data={str(folder)!r} holds no images ({', '.join(IMAGE_SUFFIXES)})")
         files += found
@@ -368,7 +368,7 @@ class Trainer:
         idx = rng.choice(len(files), size=self.s.batch_size, replace=len(files) < self.s.batch_size)
         side = self.s.crop_size or cfg.train_size
         crops = [random_crop(self._image(files[i]), side, rng, cfg.train_crop_scale) for i in idx]
-        images = torch.stack([mgdd.image_to_tensor(c)[0] for c in crops])
+        images = to_tensor(np.stack(crops))
         captions = [self.captions.get(files[i].stem, "") for i in idx]
         lat_side = side // 2 ** (len(self.models.vae.config.block_out_channels) - 1)
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
@@ -420,7 +420,7 @@ class Trainer:
             spw_tokens, bits = self.spw_path(m.vision_tokens(batch["images"]), batch["k"])
         cond = None
         if batch["hcis"] is not None:
-            low = torch.cat([mgdd.image_to_tensor(h) for h in batch["hcis"]])
+            low = to_tensor(np.stack(batch["hcis"]))
             cond = mgdd.hci_condition(low, size).to(dev)
         context = mgdd.build_context(text, spw_tokens)
         with self.accelerator.autocast():
