@@ -41,6 +41,19 @@ class Budget:
     uses: complex channel uses (resource elements, DMRS included), >= 1.
     cbr: channel bandwidth ratio uses / (3 H W), > 0 (a fraction of the source dimension).
     prbs, slots: an allocation of ``prbs`` PRBs for ``slots`` slots; it also sets the PHY's ``num_prbs``.
+
+    Example (the default PHY: MCS 14, 24 PRBs; a slot is 4032 channel uses carrying 7424 payload bits)::
+
+        >>> from channels import PhyConfig
+        >>> phy = PhyConfig()
+        >>> Budget(uses=10_000).label, Budget(cbr=1 / 48).label, Budget(prbs=48, slots=2).label
+        ('uses=10000', 'cbr=0.0208333', '48prb x 2slot')
+        >>> b = Budget(cbr=0.25)  # floor(0.25 x 3 x 96 x 128) uses; two whole slots of payload
+        >>> b.channel_uses(96, 128, phy), b.payload_bits(96, 128, phy)
+        (9216, 14848)
+        >>> b = Budget(prbs=48, slots=2)  # 48 PRBs: 8064 uses and 14856 payload bits per slot
+        >>> b.channel_uses(96, 128, phy), b.payload_bits(96, 128, phy)
+        (16128, 29712)
     """
 
     uses: int | None = None
@@ -250,6 +263,54 @@ def receive(
     return resolve_received(decoded, "dropped", shape, policy, mean_rgb)
 
 
+# --------------------------------------------------------------------------------- across the link
+@dataclass
+class Delivery:
+    """One pass of an encoding across the link: what the PHY did and what reached the user.
+
+    reception: :class:`channels.Reception`, or None when nothing was sent (``no_fit``). times: seconds spent
+    in ``transmit_s`` and ``decode_s`` (absent when nothing was sent).
+    """
+
+    reception: Any
+    received: Received
+    times: dict[str, float] = field(default_factory=dict)
+
+
+def deliver(
+    codec: SourceCodec,
+    src: SourceResult,
+    phy,
+    snr_db: float,
+    seed: int,
+    shape: tuple[int, ...],
+    policy: str = "gray",
+    mean_rgb: np.ndarray | None = None,
+    crc_error: str = "decode",
+    decode=None,
+) -> Delivery:
+    """Transmit ``src`` over ``phy`` at ``snr_db`` and decode what arrived (+ failure policy).
+
+    The one implementation of transmit -> receive, shared by :func:`run_link` (``mtgc-link transmit``) and
+    every sweep row. ``decode``: optional replacement for ``codec.decode`` (the sweep's decode cache).
+    A PHY setting that cannot run (e.g. code rate below 1/5) raises ValueError naming the MCS and channel.
+    """
+    if src.status == "no_fit":
+        return Delivery(None, resolve_received(None, "no_fit", shape, policy, mean_rgb, src.reason))
+    t0 = time.perf_counter()
+    try:
+        rx = get_link(phy).transmit(src.encoded.data, snr_db, seed)
+    except ValueError as exc:
+        where = f"MCS {phy.mcs_index} (table {phy.mcs_table}) on {phy.channel.model}"
+        raise ValueError(f"{where}: {exc}") from exc
+    t_tx = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    received = receive(
+        codec, rx.payload, bool(np.all(rx.tb_crc_ok)), shape, policy, mean_rgb, crc_error, decode=decode
+    )
+    return Delivery(rx, received, {"transmit_s": t_tx, "decode_s": time.perf_counter() - t0})
+
+
 # --------------------------------------------------------------------------------------------- metrics
 def evaluate(reference: np.ndarray, image: np.ndarray | None, metrics: list[str]) -> tuple[dict, dict]:
     """Metrics of ``image`` against ``reference``.
@@ -332,26 +393,9 @@ def run_link(
     if mean_rgb is None:
         mean_rgb = mean_colour([image])
     src = encode_for_budget(codec, image, budget.payload_bits(h, w, phy))
-    times = {"encode_s": src.seconds}
-    if src.status == "no_fit":
-        received = resolve_received(None, "no_fit", image.shape, policy, mean_rgb, src.reason)
-        reception = None
-    else:
-        t0 = time.perf_counter()
-        reception = get_link(phy).transmit(src.encoded.data, snr_db, seed)
-        times["transmit_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        received = receive(
-            codec,
-            reception.payload,
-            bool(np.all(reception.tb_crc_ok)),
-            image.shape,
-            policy,
-            mean_rgb,
-            crc_error,
-        )
-        times["decode_s"] = time.perf_counter() - t0
+    d = deliver(codec, src, phy, snr_db, seed, image.shape, policy, mean_rgb, crc_error)
     t0 = time.perf_counter()
-    values, reasons = evaluate(image, received.image, list(metrics))
-    times["metrics_s"] = time.perf_counter() - t0
+    values, reasons = evaluate(image, d.received.image, list(metrics))
+    times = {"encode_s": src.seconds, **d.times, "metrics_s": time.perf_counter() - t0}
+    reception, received = d.reception, d.received
     return LinkResult(src, reception, received, values, reasons, budget.channel_uses(h, w, phy), h, w, times)

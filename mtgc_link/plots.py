@@ -22,32 +22,27 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mtgc_link.sweep.axes import AXES
+from mtgc_link.sweep.store import load_results, original_image_path, safe_name
+
 SNR_LABEL = "SNR (Es/N0 per data RE) [dB]"
 CBR_LABEL = "Channel bandwidth ratio (channel uses / 3HW)"
-METRIC_LABELS = {
-    "psnr": "PSNR [dB]",
-    "mse": "MSE [(8-bit)$^2$]",
-    "ssim": "SSIM",
-    "ms-ssim": "MS-SSIM",
-    "lpips-alex": "LPIPS (AlexNet)",
-    "lpips-vgg": "LPIPS (VGG)",
-    "dists": "DISTS",
-    "haarpsi": "HaarPSI",
-    "gmsd": "GMSD",
-    "vif": "VIF-p",
-}
 
 
 def metric_label(name: str) -> str:
-    """Axis label of a metric; its direction comes from the metric registry (``higher_is_better``)."""
+    """Axis label of a metric, from the metric registry (``label``, ``higher_is_better``).
+
+    >>> metric_label("psnr"), metric_label("gmsd"), metric_label("not-a-metric")
+    ('PSNR [dB]', 'GMSD, lower is better', 'not-a-metric')
+    """
     from mtgc_link.metrics import METRICS
 
-    label = METRIC_LABELS.get(name, name)
     try:
-        lower = not METRICS.get(name).higher_is_better
-    except KeyError:  # a column from an older table or a plug-in not loaded here
-        return label
-    return f"{label}, lower is better" if lower else label
+        metric = METRICS.get(name)
+    except KeyError:  # a column from an older table or a plug-in not installed here
+        return name
+    label = metric.label or name
+    return label if metric.higher_is_better else f"{label}, lower is better"
 
 
 NON_METRIC = {"point", "trial", "seed", "height", "width"}
@@ -82,7 +77,16 @@ def metric_columns(df: pd.DataFrame) -> list[str]:
 
 
 def mean_ci(values) -> tuple[float, float, int]:
-    """(mean, half-width of the 95 % Student-t interval, n) of the finite values; NaNs when none."""
+    """(mean, half-width of the 95 % Student-t interval, n) of the finite values; NaNs when none.
+
+    Example::
+
+        >>> m, half, n = mean_ci([1.0, 2.0, 3.0, None, float("nan")])  # None and NaN are left out
+        >>> m, round(half, 4), n  # t(0.975, 2 dof) = 4.3027, std 1: 4.3027 / sqrt(3)
+        (2.0, 2.4841, 3)
+        >>> mean_ci([5.0])  # one value: no spread
+        (5.0, 0.0, 1)
+    """
     from scipy.special import stdtrit  # Student t quantile; scipy.stats would take seconds to import
 
     v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
@@ -96,7 +100,15 @@ def mean_ci(values) -> tuple[float, float, int]:
 
 
 def wilson(k: int, n: int) -> tuple[float, float, float]:
-    """(rate, low, high) of a binomial proportion with the Wilson 95 % interval."""
+    """(rate, low, high) of a binomial proportion with the Wilson 95 % interval.
+
+    Example::
+
+        >>> [round(x, 4) for x in wilson(5, 10)]
+        [0.5, 0.2366, 0.7634]
+        >>> [round(x, 4) for x in wilson(0, 10)]  # high = z^2 / (n + z^2) = 3.8415 / 13.8415
+        [0.0, 0.0, 0.2775]
+    """
     if n == 0:
         return math.nan, math.nan, math.nan
     z, p = 1.959964, k / n
@@ -119,7 +131,7 @@ def _save(fig, folder: Path, name: str) -> list[Path]:
 
 
 def _slug(text: str) -> str:
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(text))
+    return safe_name(text, keep="-_.")
 
 
 def _panels(n: int, ncols_max: int = 3, width: float = 3.4, height: float = 2.4):
@@ -269,8 +281,6 @@ def plot_image_grids(df: pd.DataFrame, out_dir: Path, folder: Path, max_cols: in
     import matplotlib.pyplot as plt
     from PIL import Image
 
-    from mtgc_link.sweep.runner import original_image_path
-
     out = []
     if "image_file" not in df:
         return []
@@ -353,19 +363,22 @@ def plot_bits_per_modality(df: pd.DataFrame, folder: Path) -> list[Path]:
         return _save(fig, folder, "bits_per_modality")
 
 
-def plot_results(out_dir: str | Path) -> list[Path]:
-    """Every figure for the results in ``out_dir``; returns the files written (PNG and PDF)."""
-    import matplotlib
+#: The sweep axes every figure above draws or pools on purpose (images and trials are the samples of each
+#: mean; the MCS is a function of channel and SNR under any policy). A table that varies along any other
+#: axis (:data:`mtgc_link.sweep.axes.AXES`) gets one set of figures per value of it, never a mean over it.
+FIGURE_AXES = frozenset({"codec", "channel", "snr", "budget", "mcs", "image", "trial"})
 
-    matplotlib.use("Agg")
-    from mtgc_link.sweep.store import load_results
 
-    out_dir = Path(out_dir)
-    df = load_results(out_dir)
-    if "codec_trained" in df:  # random weights are never passed off as results: say so in every legend
-        untrained = df["codec_trained"].fillna("").astype(str) == "no"
-        df.loc[untrained, "codec"] = df.loc[untrained, "codec"] + " (untrained)"
-    folder = out_dir / "figures"
+def split_axes(df: pd.DataFrame) -> list[str]:
+    """Columns of the axes the figures do not draw that take more than one value in ``df``."""
+    return [
+        a.column
+        for a in AXES
+        if a.name not in FIGURE_AXES and a.column in df and df[a.column].nunique(dropna=False) > 1
+    ]
+
+
+def _figures(df: pd.DataFrame, out_dir: Path, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     files: list[Path] = []
     for metric in metric_columns(df):
@@ -375,4 +388,31 @@ def plot_results(out_dir: str | Path) -> list[Path]:
     files += plot_decode_failure(df, folder)
     files += plot_image_grids(df, out_dir, folder)
     files += plot_bits_per_modality(df, folder)
+    return files
+
+
+def plot_results(out_dir: str | Path) -> list[Path]:
+    """Every figure for the results in ``out_dir``; returns the files written (PNG and PDF).
+
+    Figures go to ``out_dir/figures``; when the table varies along an axis the figures do not draw
+    (:func:`split_axes`), to ``out_dir/figures/<column>=<value>[/...]/``, one folder per combination.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+
+    out_dir = Path(out_dir)
+    df = load_results(out_dir)
+    if "codec_trained" in df:  # random weights are never passed off as results: say so in every legend
+        untrained = df["codec_trained"].fillna("").astype(str) == "no"
+        df.loc[untrained, "codec"] = df.loc[untrained, "codec"] + " (untrained)"
+    folder = out_dir / "figures"
+    split = split_axes(df)
+    if not split:
+        return _figures(df, out_dir, folder)
+    files: list[Path] = []
+    for values, part in df.groupby(split, sort=False, dropna=False):
+        values = values if isinstance(values, tuple) else (values,)
+        sub = folder.joinpath(*(safe_name(f"{c}={v}") for c, v in zip(split, values, strict=True)))
+        files += _figures(part, out_dir, sub)
     return files

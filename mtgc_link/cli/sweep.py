@@ -49,9 +49,13 @@ def sweep(
         raise _fail(2, f"--workers must be >= 1, got {workers}")
     out = out or Path("results") / cfg.name
     try:
-        res = run_sweep(cfg, out, executor=executor, workers=workers, overwrite=overwrite, plots=plots)
+        res = run_sweep(cfg, out, executor=executor, workers=workers, overwrite=overwrite, plots=False)
     except ValueError as exc:  # e.g. --out holds another config's results; images not found
         raise _fail(2, str(exc)) from None
+    if plots:
+        from mtgc_link.plots import plot_results
+
+        res.figures = plot_results(res.out_dir)
     _report(res)
 
 
@@ -79,6 +83,9 @@ def demo(
     profile, why = mtgc_status()
     cfg = demo_config(profile)
     typer.echo(f"MTGC: included (profile {profile})" if profile else f"MTGC: {why}")
-    res = run_sweep(cfg, out, workers=workers, overwrite=True)
+    res = run_sweep(cfg, out, workers=workers, overwrite=True, plots=False)
+    from mtgc_link.plots import plot_results
+
+    res.figures = plot_results(res.out_dir)
     typer.echo(summary_table(res.table))
     _report(res)

@@ -8,9 +8,27 @@ Usage (docs/experiments.md)::
     res.table  # pandas.DataFrame, one row per (codec, channel, SNR, budget, MCS, image, trial)
 """
 
-from mtgc_link.sweep.config import ConfigError, SweepConfig, load_config, parse_config
-from mtgc_link.sweep.runner import SweepResult, run_sweep
-from mtgc_link.sweep.store import VOLATILE_COLUMNS, load_results
+import importlib
+
+# Resolved on first use, so that importing one submodule (the plots read ``sweep.axes`` and
+# ``sweep.store``) does not import the runner and everything below it.
+_EXPORTS = {
+    "ConfigError": "config",
+    "SweepConfig": "config",
+    "load_config": "config",
+    "parse_config": "config",
+    "SweepResult": "runner",
+    "run_sweep": "runner",
+    "VOLATILE_COLUMNS": "store",
+    "load_results": "store",
+}
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "VOLATILE_COLUMNS",

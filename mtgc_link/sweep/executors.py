@@ -17,6 +17,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from mtgc_link.registry import Registry
 from mtgc_link.sweep.store import RowWriter
+from mtgc_link.sweep.task import run_task
 
 
 class Executor(ABC):
@@ -51,8 +52,6 @@ _WRITER: RowWriter | None = None
 
 def _pool_task(ctx, task) -> int:
     """Pool worker: run one task, appending rows to this process's own shard."""
-    from mtgc_link.sweep.runner import run_task
-
     global _WRITER
     if _WRITER is None:
         _WRITER = RowWriter(ctx.out_dir)
@@ -64,8 +63,6 @@ class LocalExecutor(Executor):
     """1 worker: in this process (rows appear one by one). N workers: N spawned processes."""
 
     def run(self, ctx, tasks, advance) -> None:
-        from mtgc_link.sweep.runner import run_task
-
         if not tasks:
             return
         if self.workers == 1:
@@ -94,8 +91,6 @@ class LocalExecutor(Executor):
 
 
 def _ray_task(ctx, task) -> list[dict]:
-    from mtgc_link.sweep.runner import run_task
-
     _one_torch_thread()
     rows: list[dict] = []
     run_task(ctx, task, rows.append)

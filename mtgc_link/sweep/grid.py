@@ -1,35 +1,47 @@
 """Grid expansion: a config -> points (one per result row) -> tasks (points sharing one encoding).
 
-A point is one (codec, channel, SNR, budget, MCS, image, trial). Its ``key`` identifies its row (resume);
-its ``seed`` is derived from the config seed and the point's channel-side coordinates only, so every codec
-sees the same channel realisations (common random numbers), and the table does not depend on the order in
-which points run or on the number of workers.
+The axes and their order come from :data:`mtgc_link.sweep.axes.AXES`. A point's ``key`` identifies its row
+(resume); its ``seed`` is derived from the config seed and the point's channel-side coordinates only, so
+every codec sees the same channel realisations (common random numbers), and the table does not depend on
+the order in which points run or on the number of workers.
 
-A task groups the points that share (image, codec, payload bits), whatever budget or MCS gave those bits:
-the image is encoded once per task and decoded once per distinct received payload within it.
+A task groups the points that share their source coordinates (image, codec) and payload bits, whatever
+budget or MCS gave those bits: the image is encoded once per task and decoded once per distinct received
+payload within it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from mtgc_link.sweep.axes import AXES, loop_axes
 from mtgc_link.sweep.config import SweepConfig
 
 
 @dataclass(frozen=True)
 class Point:
+    """One result row's coordinates: ``coords[axis name]`` (indices into the config's lists for codec,
+    channel and budget; SNR in dB; MCS index; image name; trial)."""
+
     index: int  # position in the grid expansion; the table is sorted by it
-    codec: int  # index into config.codecs
-    channel: int  # index into config.channels
-    snr_db: float
-    budget: int  # index into config.budgets
-    mcs_index: int
-    image: str
-    trial: int
+    coords: dict[str, Any]
     key: str
     seed: int
+
+    codec = property(lambda self: self.coords["codec"])
+    channel = property(lambda self: self.coords["channel"])
+    snr_db = property(lambda self: self.coords["snr"])
+    budget = property(lambda self: self.coords["budget"])
+    mcs_index = property(lambda self: self.coords["mcs"])
+    image = property(lambda self: self.coords["image"])
+    trial = property(lambda self: self.coords["trial"])
+
+    def __hash__(self) -> int:
+        return hash(self.key)
 
 
 @dataclass
@@ -41,26 +53,24 @@ class Task:
 
 
 def derive_seed(config_seed: int, *parts) -> int:
-    """A 31-bit seed from the config seed and the parts (stable across runs, platforms and processes)."""
+    """A 31-bit seed from the config seed and the parts (stable across runs, platforms and processes).
+
+    >>> derive_seed(0, "AWGN", 4.0) == derive_seed(0, "AWGN", 4.0) != derive_seed(1, "AWGN", 4.0)
+    True
+    """
     blob = "|".join([str(config_seed), *(repr(p) for p in parts)]).encode()
     return int.from_bytes(hashlib.sha256(blob).digest()[:4], "big") & 0x7FFFFFFF
 
 
-def point_key(
-    cfg: SweepConfig, codec: int, channel: int, snr: float, budget: int, image: str, trial: int
-) -> str:
-    b = cfg.budgets[budget].to_budget().label
-    return "|".join(
-        [
-            cfg.codecs[codec].display,
-            cfg.channels[channel].display,
-            f"{snr:g}dB",
-            b,
-            cfg.mcs.label,
-            image,
-            f"t{trial}",
-        ]
-    )
+def point_key(cfg: SweepConfig, coords: dict[str, Any]) -> str:
+    """The row identity: every axis's key part, in axis order, joined by "|"."""
+    parts = (a.key(cfg, coords[a.name]) for a in AXES)
+    return "|".join(p for p in parts if p is not None)
+
+
+def point_seed(cfg: SweepConfig, coords: dict[str, Any]) -> int:
+    parts = (a.seed(cfg, coords[a.name]) for a in AXES if a.seed is not None)
+    return derive_seed(cfg.seed, *(p for p in parts if p is not None))
 
 
 def expand(
@@ -73,22 +83,26 @@ def expand(
 
     image_shapes: {name: (H, W, 3)}. mcs_for(channel, snr) -> MCS index (the MCS policy).
     payload_bits(budget, mcs, H, W) -> payload bits that budget carries at that MCS.
-    Loop order (outer to inner): codec, channel, budget, SNR, image, trial.
+    Loop order: the axes' ``nest`` (codec, channel, budget, SNR, image, trial).
     """
+    loops = loop_axes()
+    names = list(image_shapes)
     points: list[Point] = []
     tasks: dict[tuple, Task] = {}
-    for ci in range(len(cfg.codecs)):
-        for chi, ch in enumerate(cfg.channels):
-            for bi in range(len(cfg.budgets)):
-                for snr in cfg.snr_db:
-                    mcs = int(mcs_for(chi, snr))
-                    for name, shape in image_shapes.items():
-                        bits = int(payload_bits(bi, mcs, shape[0], shape[1]))
-                        task = tasks.setdefault((name, ci, bits), Task(name, ci, bits))
-                        for trial in range(cfg.trials):
-                            key = point_key(cfg, ci, chi, snr, bi, name, trial)
-                            seed = derive_seed(cfg.seed, ch.display, float(snr), bi, mcs, name, trial)
-                            p = Point(len(points), ci, chi, float(snr), bi, mcs, name, trial, key, seed)
-                            points.append(p)
-                            task.points.append(p)
+    bits_memo: dict[tuple, int] = {}
+    source = [a.name for a in AXES if a.scope == "source"]
+    for combo in itertools.product(*(a.values(cfg, names) for a in loops)):
+        coords = {a.name: v for a, v in zip(loops, combo, strict=True)}
+        coords["mcs"] = int(mcs_for(coords["channel"], coords["snr"]))
+        coords = {a.name: coords[a.name] for a in AXES}  # axis order
+        shape = image_shapes[coords["image"]]
+        bk = (coords["budget"], coords["mcs"], shape[0], shape[1])
+        if bk not in bits_memo:
+            bits_memo[bk] = int(payload_bits(*bk))
+        bits = bits_memo[bk]
+        tk = (*(coords[n] for n in source), bits)
+        task = tasks.setdefault(tk, Task(coords["image"], coords["codec"], bits))
+        p = Point(len(points), coords, point_key(cfg, coords), point_seed(cfg, coords))
+        points.append(p)
+        task.points.append(p)
     return points, list(tasks.values())

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mtgc_link.link import get_link
 from mtgc_link.sweep.config import AdaptiveMcs, ChannelSpec, PhySpec, build_phy
 
 
@@ -27,8 +28,6 @@ def cache_root() -> Path:
 
 def measure_bler(phy, snr_db: float, blocks: int, seed: int) -> float:
     """BLER of ``blocks`` transport blocks of random payload at ``snr_db`` (Es/N0 per data RE)."""
-    from mtgc_link.link import get_link
-
     link = get_link(phy)
     nbytes = blocks * link.payload_bits_per_slot // 8
     payload = np.random.default_rng(seed).integers(0, 256, nbytes, dtype=np.uint8).tobytes()

@@ -6,6 +6,14 @@ Layout of an output folder::
     config.yaml            the validated config (normalised)
     rows/part-*.jsonl      one JSON row per line; every writer (process) appends to its own new shard
     results.parquet/.csv   the compacted table, sorted by grid position (rewritten atomically)
+    images/original/<image>.png                              originals of the saved images
+    images/<codec>/<channel>/<budget>/<image>_snr<S>.png     decoded pictures (trial 0); each row that saved
+                                                             one names it in its ``image_file`` column
+    cache/                 decode cache and MCS thresholds
+    figures/               written by :func:`mtgc_link.plots.plot_results`
+
+The layout helpers below are the only place that knows these paths: the runner writes through them, the
+figures read through them.
 
 Why this is safe under SIGKILL: a row is one ``write`` of one line followed by ``flush`` + ``fsync``; a kill
 can only leave the last line of a shard without its newline, and :func:`read_rows` ignores such a line
@@ -56,6 +64,43 @@ class RowWriter:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+
+def safe_name(text: str, keep: str = "-_.=") -> str:
+    """``text`` as one path component: letters, digits and ``keep`` kept, everything else ``_``.
+
+    >>> safe_name("TDL-A, cbr=0.09"), safe_name("cbr=0.09", keep="-_.")
+    ('TDL-A__cbr=0.09', 'cbr_0.09')
+    """
+    return "".join(ch if ch.isalnum() or ch in keep else "_" for ch in str(text))
+
+
+def decoded_image_path(
+    out_dir: str | Path, codec: str, channel: str, budget: str, image: str, snr: float
+) -> Path:
+    """Where the decoded image of (codec, channel, budget, image, SNR), trial 0, is saved."""
+    return (
+        Path(out_dir)
+        / "images"
+        / safe_name(codec)
+        / safe_name(channel)
+        / safe_name(budget)
+        / f"{safe_name(image)}_snr{snr:g}.png"
+    )
+
+
+def original_image_path(out_dir: str | Path, image: str) -> Path:
+    return Path(out_dir) / "images" / "original" / f"{safe_name(image)}.png"
+
+
+def save_png(path: Path, image) -> None:
+    """Write a uint8 (H, W, 3) image atomically (a reader never sees half a file)."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    Image.fromarray(image).save(tmp, format="PNG")
+    os.replace(tmp, path)
 
 
 def read_rows(out_dir: str | Path) -> list[dict]:

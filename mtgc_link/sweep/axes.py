@@ -1,0 +1,148 @@
+"""The axes of a sweep, each declared once.
+
+An :class:`Axis` says where its values come from in the config, how it appears in a point's key (its
+identity for resume) and in the channel seed, where it nests in the loops, and which results-table column
+holds its value. Grid expansion (:mod:`mtgc_link.sweep.grid`), the row keys, the seeds, the rows' axis
+columns and the figures' grouping (:mod:`mtgc_link.plots`) all follow from :data:`AXES`:
+
+- a new axis is one :class:`Axis` entry here plus the config field it reads (and the code that uses the
+  value); its key and seed parts are left out while it has its default value, so the keys and seeds of
+  existing sweeps do not change;
+- a figure splits its output by every axis it does not draw (``figures/<axis>=<value>/``) instead of
+  averaging over it.
+
+Axis values are what the runner needs: indices into ``config.codecs`` / ``channels`` / ``budgets``, the SNR
+in dB, the image name, the trial number. ``derived`` axes are not looped over; their value is computed from
+the others (the MCS from the MCS policy at the point's channel and SNR).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from mtgc_link.sweep.config import SweepConfig
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One dimension of the sweep grid.
+
+    name: the coordinate's name (``Point.coords[name]``). column: the results-table column of its value.
+    values(cfg, images): the values looped over (None for a derived axis). nest: loop position, outer first.
+    key(cfg, v): the point key's part, None to leave it out. seed(cfg, v): the part entering the channel
+    seed, None for none (the codec axis has none: every codec sees the same channel realisations).
+    cell(cfg, v): the value written to ``column``. scope: what the axis changes; "source" axes (with the
+    payload bits) decide which points share one encoding.
+    """
+
+    name: str
+    column: str
+    values: Callable[[SweepConfig, Sequence[str]], Sequence[Any]] | None
+    nest: int | None
+    key: Callable[[SweepConfig, Any], str | None]
+    seed: Callable[[SweepConfig, Any], Any] | None
+    cell: Callable[[SweepConfig, Any], Any]
+    scope: Literal["source", "channel", "transport", "repeat"]
+
+    @property
+    def derived(self) -> bool:
+        return self.values is None
+
+
+def _budget_label(cfg: SweepConfig, i: int) -> str:
+    return cfg.budgets[i].to_budget().label
+
+
+#: In key order (= seed order): the key is the parts joined by "|".
+AXES: tuple[Axis, ...] = (
+    Axis(
+        "codec",
+        "codec",
+        lambda cfg, images: range(len(cfg.codecs)),
+        0,
+        key=lambda cfg, i: cfg.codecs[i].display,
+        seed=None,
+        cell=lambda cfg, i: cfg.codecs[i].display,
+        scope="source",
+    ),
+    Axis(
+        "channel",
+        "channel",
+        lambda cfg, images: range(len(cfg.channels)),
+        1,
+        key=lambda cfg, i: cfg.channels[i].display,
+        seed=lambda cfg, i: cfg.channels[i].display,
+        cell=lambda cfg, i: cfg.channels[i].display,
+        scope="channel",
+    ),
+    Axis(
+        "snr",
+        "snr_db",
+        lambda cfg, images: [float(s) for s in cfg.snr_db],
+        3,
+        key=lambda cfg, s: f"{s:g}dB",
+        seed=lambda cfg, s: float(s),
+        cell=lambda cfg, s: float(s),
+        scope="channel",
+    ),
+    Axis(
+        "budget",
+        "budget",
+        lambda cfg, images: range(len(cfg.budgets)),
+        2,
+        key=_budget_label,
+        seed=lambda cfg, i: i,
+        cell=_budget_label,
+        scope="transport",
+    ),
+    Axis(
+        "mcs",
+        "mcs_index",
+        None,  # derived: the MCS policy at (channel, SNR)
+        None,
+        key=lambda cfg, m: cfg.mcs.label,
+        seed=lambda cfg, m: int(m),
+        cell=lambda cfg, m: int(m),
+        scope="transport",
+    ),
+    Axis(
+        "image",
+        "image",
+        lambda cfg, images: list(images),
+        4,
+        key=lambda cfg, name: name,
+        seed=lambda cfg, name: name,
+        cell=lambda cfg, name: name,
+        scope="source",
+    ),
+    Axis(
+        "trial",
+        "trial",
+        lambda cfg, images: range(cfg.trials),
+        5,
+        key=lambda cfg, t: f"t{t}",
+        seed=lambda cfg, t: t,
+        cell=lambda cfg, t: t,
+        scope="repeat",
+    ),
+)
+
+
+def axis(name: str) -> Axis:
+    for a in AXES:
+        if a.name == name:
+            return a
+    raise KeyError(f"no sweep axis {name!r}; axes: {', '.join(a.name for a in AXES)}")
+
+
+def loop_axes() -> list[Axis]:
+    """The axes looped over, outer to inner."""
+    return sorted((a for a in AXES if not a.derived), key=lambda a: a.nest)
+
+
+def axis_columns() -> list[str]:
+    """The results-table columns that hold axis values (what a figure must draw or split by)."""
+    return [a.column for a in AXES]

@@ -1,0 +1,95 @@
+"""The results table's columns, named once: :class:`Row` is the data dictionary.
+
+One row per (point, image, trial). Each field carries its unit and meaning (``docs/experiments.md`` lists
+them from here; a test checks the two agree). Columns that vary by sweep, in this order after the fields:
+every metric as ``<metric>`` and ``<metric>_reason``, the times, the provenance, ``image_file``; and the
+value column of any sweep axis that is not a field (see :mod:`mtgc_link.sweep.axes`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+
+def col(doc: str, unit: str = "") -> dict:
+    return field(metadata={"doc": doc, "unit": unit})
+
+
+@dataclass
+class Row:
+    # --- the point
+    point: int = col("grid position; the table is sorted by it")
+    key: str = col("the row's identity (resume): the axes' key parts joined by '|'")
+    codec: str = col("codec label (its `label`, else name(settings))")
+    codec_name: str = col("registered codec name")
+    codec_settings: str = col("JSON of the codec's resolved settings")
+    codec_backend: str = col("which implementation ran, e.g. `libx265-pyav`")
+    channel: str = col("channel label")
+    channel_model: str = col("awgn, rayleigh, tdl or cdl")
+    channel_profile: str | None = col("TDL/CDL profile letter")
+    delay_spread_ns: float | None = col("TDL/CDL delay spread", "ns")
+    speed_mps: float | None = col("UE speed", "m/s")
+    carrier_hz: float | None = col("carrier frequency", "Hz")
+    snr_db: float = col("Es/N0 per data resource element", "dB")
+    budget: str = col("budget label, e.g. `cbr=0.09`")
+    budget_kind: str = col("uses, cbr or prbs_slots")
+    budget_uses: int = col("channel uses the budget allows (whole slots)", "channel uses")
+    cbr_budget: float = col("budget_uses / (3 H W)")
+    mcs_policy: str = col("fixed<index> or adaptive(bler<=target)")
+    mcs_index: int = col("MCS index of this row (TS 38.214 table `mcs_table`)")
+    mcs_table: int = col("TS 38.214 MCS table")
+    modulation_order: int = col("Qm", "bits/symbol")
+    code_rate: float = col("target code rate R")
+    num_prbs: int = col("PRBs per slot")
+    subcarrier_spacing_khz: int = col("subcarrier spacing", "kHz")
+    csi: str = col("perfect, ls or lmmse")
+    ldpc_iterations: int = col("LDPC decoder iterations")
+    image: str = col("image name")
+    height: int = col("image height", "px")
+    width: int = col("image width", "px")
+    trial: int = col("trial number (channel realisation)")
+    seed: int = col("channel seed (config seed + channel-side coordinates)")
+    # --- source
+    payload_bits: int = col("payload bits the budget carries at this MCS", "bits")
+    bits_sent: int = col("8 x bytes the codec produced, headers included", "bits")
+    bpp: float = col("bits_sent / (H W)", "bits/px")
+    segment_bits: str = col("JSON {segment: bits} for codecs with named segments (MTGC)")
+    codec_trained: str = col("yes/no for codecs with weights (MTGC), else empty")
+    # --- link
+    channel_uses: int = col("channel uses spent", "channel uses")
+    cbr: float = col("channel_uses / (3 H W) spent")
+    slots: int = col("slots spent")
+    bits: int = col("payload bits sent over the PHY", "bits")
+    bit_errors: int = col("payload bit errors after decoding", "bits")
+    ber: float = col("bit_errors / bits")
+    blocks: int = col("transport blocks sent")
+    block_errors: int = col("transport blocks whose CRC failed")
+    bler: float = col("block_errors / blocks")
+    received_identical: bool | None = col("received bytes == sent bytes")
+    rx_payload_sha: str = col("first 16 hex digits of the received bytes' SHA-256")
+    # --- receiver
+    decode_status: str = col("ok, decode_failed, dropped or no_fit")
+    decode_ok: bool = col("decode_status == ok")
+    decode_reason: str = col("why decoding failed (empty when ok)")
+    failure_policy: str = col("mean, gray or none")
+    policy_applied: bool = col("the failure policy supplied the picture")
+    crc_error: str = col("decode or drop: what the receiver does with CRC failures")
+    decode_cache_hit: bool = col("decoded from the sweep's decode cache")
+
+
+#: The times columns (seconds), after the metrics.
+TIME_COLUMNS = {
+    "t_encode_s": "the one encoding this row's bytes came from",
+    "t_transmit_s": "transmission",
+    "t_decode_s": "decoding (about 0 on a cache hit)",
+    "t_metrics_s": "metrics",
+}
+
+
+def row_columns() -> list[str]:
+    return [f.name for f in fields(Row)]
+
+
+def data_dictionary() -> list[tuple[str, str, str]]:
+    """(column, unit, meaning) of every fixed column."""
+    return [(f.name, f.metadata["unit"], f.metadata["doc"]) for f in fields(Row)]
