@@ -191,7 +191,9 @@ def hevc_decode(
     ctx.thread_count = 1
     ctx.options = {"max_pixels": str(max_pixels), **({"err_detect": "explode"} if strict else {})}
     try:
-        frames = list(ctx.decode(av.Packet(data))) + list(ctx.decode(None))
+        # FFmpeg reads up to 64 bytes past a packet (AV_INPUT_BUFFER_PADDING_SIZE), which must be zero:
+        # without them a corrupted stream decoded differently from one process to the next.
+        frames = list(ctx.decode(av.Packet(bytes(data) + bytes(64)))) + list(ctx.decode(None))
     except av.FFmpegError as exc:  # FFmpeg reports corrupt input as errno-style errors
         raise ValueError(f"HEVC decoder rejected the bitstream ({exc.strerror or exc})") from None
     if len(frames) != 1:
