@@ -6,6 +6,10 @@ BLER) or ``max_bits`` / ``max_blocks`` are spent. SNR is Es/N0 per QAM symbol (u
 
 Fading in the uncoded and plain-LDPC modes ("rayleigh") is i.i.d. CN(0,1) per symbol with perfect CSI
 (ideally interleaved flat fading), which has a closed-form BER; the NR chain uses one gain per slot instead.
+
+The NR chain can run HARQ (``NRChain(cfg, harq_max_tx=N)``): a block is then a transport block with up to N
+transmissions, its errors are residual (after the last one) and ``Point.mean_tx`` is the mean number of
+transmissions per block (1 for every other chain).
 """
 
 from __future__ import annotations
@@ -33,18 +37,21 @@ class Counts:
     bit_errors: int = 0
     blocks: int = 0
     block_errors: int = 0
+    transmissions: int = 0  # transmissions of all blocks (= blocks without HARQ)
 
     def __iadd__(self, o: Counts) -> Counts:
         self.bits += o.bits
         self.bit_errors += o.bit_errors
         self.blocks += o.blocks
         self.block_errors += o.block_errors
+        self.transmissions += o.transmissions
         return self
 
 
 @dataclass
 class Point:
-    """One point of a BER/BLER curve. ber/bler are Monte-Carlo estimates (errors / trials)."""
+    """One point of a BER/BLER curve. ber/bler are Monte-Carlo estimates (errors / trials); with HARQ they
+    are residual (after the last transmission) and mean_tx is the mean transmissions per block."""
 
     snr_db: float
     ebno_db: float
@@ -55,18 +62,21 @@ class Point:
     blocks: int
     block_errors: int
     mode: str = ""
+    mean_tx: float = 1.0
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-def _count(sent, received, block_ok=None) -> Counts:
-    """sent/received: [blocks, bits] {0,1} tensors; block_ok: optional [blocks] bool CRC status."""
+def _count(sent, received, block_ok=None, transmissions=None) -> Counts:
+    """sent/received: [blocks, bits] {0,1} tensors; block_ok: optional [blocks] bool CRC status;
+    transmissions: optional [blocks] transmissions per block (default one each)."""
     wrong = sent != received
     bad = wrong.any(dim=1)
     if block_ok is not None:
         bad = bad | ~block_ok
-    return Counts(sent.numel(), int(wrong.sum()), sent.shape[0], int(bad.sum()))
+    tx = sent.shape[0] if transmissions is None else int(transmissions.sum())
+    return Counts(sent.numel(), int(wrong.sum()), sent.shape[0], int(bad.sum()), tx)
 
 
 class _QamOverChannel:
@@ -165,15 +175,21 @@ class LDPCChain:
 
 
 class NRChain:
-    """The full NR chain of :class:`channels.Link` on random transport blocks; block = transport block."""
+    """The full NR chain of :class:`channels.Link` on random transport blocks; block = transport block.
+
+    harq_max_tx > 1: HARQ (``Link.run_slots_harq``) with ``harq_combining`` "ir" or "chase"; retransmissions
+    draw from the same global random stream as the first transmissions (seeded once by ``monte_carlo``)."""
 
     mode = "nr"
 
-    def __init__(self, cfg: PhyConfig, device="cpu"):
-        from channels.link import Link  # not a cycle: keeps numpy out of ``import channels.sim``
+    def __init__(self, cfg: PhyConfig, device="cpu", harq_max_tx: int = 1, harq_combining: str = "ir"):
+        from channels.link import Link, check_harq  # not a cycle: keeps numpy out of ``import channels.sim``
 
+        check_harq(harq_max_tx, harq_combining)
+        self.harq_max_tx, self.harq_combining = int(harq_max_tx), harq_combining
         self.link = Link(cfg, device=device)
-        self.link.build()  # before monte_carlo seeds: building draws LMMSE covariances from its own seed
+        # before monte_carlo seeds: building draws LMMSE covariances from its own seed
+        self.link.build(harq=self.harq_max_tx > 1)
         self.device = device
         self.default_batch = 32
         self.bits_per_block = self.link.payload_bits_per_slot
@@ -188,8 +204,12 @@ class NRChain:
         from sionna.phy.mapping import BinarySource
 
         b = BinarySource(device=self.device)([batch, 1, self.link.payload_bits_per_slot])
-        b_hat, crc_ok = self.link.run_slots(b, 10 ** (-snr_db / 10))
-        return _count(b[:, 0], b_hat[:, 0], crc_ok[:, 0])
+        no = 10 ** (-snr_db / 10)
+        if self.harq_max_tx == 1:
+            b_hat, crc_ok = self.link.run_slots(b, no)
+            return _count(b[:, 0], b_hat[:, 0], crc_ok[:, 0])
+        b_hat, crc_ok, tx = self.link.run_slots_harq(b, no, self.harq_max_tx, self.harq_combining)
+        return _count(b[:, 0], b_hat[:, 0], crc_ok[:, 0], tx)
 
 
 def monte_carlo(
@@ -204,7 +224,8 @@ def monte_carlo(
 ) -> Point:
     """Simulate ``chain`` at ``snr_db`` until ``min_errors`` errors (``count``: "bit" or "block") are seen or
     ``max_bits`` / ``max_blocks`` are reached (batches are trimmed so neither is overshot by more than one
-    block)."""
+    block). With HARQ, errors are residual and blocks are transport blocks (retransmissions are not blocks;
+    they are counted in ``Point.mean_tx``)."""
     import sionna.phy as sp
 
     if count not in ("bit", "block"):
@@ -230,6 +251,7 @@ def monte_carlo(
         blocks=total.blocks,
         block_errors=total.block_errors,
         mode=chain.mode,
+        mean_tx=total.transmissions / total.blocks,
     )
 
 

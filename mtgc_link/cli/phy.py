@@ -16,6 +16,7 @@ app.add_typer(phy_app, name="phy")
 
 _MODULATIONS = {"qpsk": 2, "16qam": 4, "64qam": 6, "256qam": 8}
 _NR_ONLY = [m for m in CHANNEL_MODELS if m not in SIM_CHANNELS]
+_HARQ_COMBINING = ("ir", "chase")  # channels.link.HARQ_COMBINING (not imported here: it loads numpy)
 _CHANNEL_HELP = " | ".join(CHANNEL_MODELS) + (f" ({'/'.join(_NR_ONLY)}: NR chain only)." if _NR_ONLY else ".")
 
 
@@ -58,13 +59,27 @@ def _chain(
     csi,
     iterations,
     code_rate,
+    harq_max_tx=1,
+    harq_combining="ir",
 ):
     from pydantic import ValidationError
 
     from channels import ChannelConfig, PhyConfig
     from channels.sim import LDPCChain, NRChain, UncodedChain
 
+    if harq_max_tx < 1:
+        raise typer.BadParameter(f"must be >= 1, got {harq_max_tx}", param_hint="--harq-max-tx")
+    if harq_combining not in _HARQ_COMBINING:
+        raise typer.BadParameter(
+            f"use one of {', '.join(_HARQ_COMBINING)}, got {harq_combining!r}", param_hint="--harq-combining"
+        )
     if uncoded or ldpc_k is not None or ldpc_n is not None:
+        if harq_max_tx > 1:
+            raise typer.BadParameter(
+                "HARQ runs on the NR chain only (transport blocks with a TB CRC); the uncoded and plain-LDPC "
+                "modes take --harq-max-tx 1",
+                param_hint="--harq-max-tx",
+            )
         if channel not in SIM_CHANNELS:
             raise typer.BadParameter(
                 f"uncoded and plain-LDPC modes support {' or '.join(SIM_CHANNELS)}", param_hint="--channel"
@@ -100,10 +115,10 @@ def _chain(
         )
     except ValidationError as exc:
         raise typer.BadParameter(str(exc)) from None
-    return NRChain(cfg)
+    return NRChain(cfg, harq_max_tx=harq_max_tx, harq_combining=harq_combining)
 
 
-def _plot(points, path: Path, count: str, use_ebno: bool, title: str) -> None:
+def _plot(points, path: Path, count: str, use_ebno: bool, title: str, harq: bool = False) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -126,10 +141,19 @@ def _plot(points, path: Path, count: str, use_ebno: bool, title: str) -> None:
         xs = grid - (10 * np.log10(qm) if use_ebno else 0)
         ax.semilogy(xs, qam_ber_awgn(qm, grid), "--", label="closed form (Gray QAM)")
     ax.set_xlabel("Eb/N0 [dB] (energy per payload bit)" if use_ebno else "SNR = Es/N0 per data RE [dB]")
-    ax.set_ylabel("bit error rate (BER)" if count == "bit" else "block error rate (BLER)")
+    rate = "bit error rate (BER)" if count == "bit" else "block error rate (BLER)"
+    ax.set_ylabel(("residual " if harq else "") + rate)
     ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    handles, labels = ax.get_legend_handles_labels()
+    if harq:  # mean transmissions per transport block on a second axis
+        ax2 = ax.twinx()
+        mean_tx = [p.mean_tx for p in points]
+        (line,) = ax2.plot(x, mean_tx, "s--", color="tab:orange", label="mean transmissions")
+        ax2.set_ylabel("mean transmissions per block")
+        ax2.set_ylim(bottom=0.9)
+        handles, labels = handles + [line], labels + [line.get_label()]
+    ax.legend(handles, labels)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
@@ -159,6 +183,8 @@ def _run(
     seed,
     as_json,
     plot,
+    harq_max_tx=1,
+    harq_combining="ir",
 ):
     snrs, ebnos = _floats(snr_db, "--snr-db"), _floats(ebno_db, "--ebno-db")
     if bool(snrs) == bool(ebnos):
@@ -182,6 +208,8 @@ def _run(
         csi,
         iterations,
         code_rate,
+        harq_max_tx,
+        harq_combining,
     )
     from channels.sim import monte_carlo
 
@@ -199,8 +227,12 @@ def _run(
         )
         points.append(p)
         if not as_json:
+            harq = harq_max_tx > 1
+            rates = f"BER {p.ber:.3e}  BLER {p.bler:.3e}"
+            if harq:
+                rates = f"residual {rates}  mean_tx {p.mean_tx:.3f}"
             typer.echo(
-                f"SNR {p.snr_db:6.2f} dB  Eb/N0 {p.ebno_db:6.2f} dB  BER {p.ber:.3e}  BLER {p.bler:.3e}  "
+                f"SNR {p.snr_db:6.2f} dB  Eb/N0 {p.ebno_db:6.2f} dB  {rates}  "
                 f"({p.bit_errors}/{p.bits} bits, {p.block_errors}/{p.blocks} blocks)"
             )
     describe = {"mode": chain.mode, "channel": channel}
@@ -213,7 +245,10 @@ def _run(
             num_prbs=prbs,
             csi=csi,
             payload_bits_per_slot=geo.tb_size,
+            harq_max_tx=harq_max_tx,
         )
+        if harq_max_tx > 1:
+            describe.update(harq_combining=harq_combining)
     else:
         describe.update(modulation_order=chain._qam.qm)
         if chain.mode == "ldpc":
@@ -222,7 +257,7 @@ def _run(
         typer.echo(json.dumps([{**p.to_dict(), **describe} for p in points], indent=1))
     if plot is not None:
         title = " ".join(f"{k}={v}" for k, v in describe.items()).replace("modulation_order", "Qm")
-        _plot(points, plot, count, bool(ebnos), title)
+        _plot(points, plot, count, bool(ebnos), title, harq=harq_max_tx > 1)
         if not as_json:
             typer.echo(f"plot written to {plot}")
 
@@ -261,6 +296,15 @@ def _command(count: str):
             10_000, help="...or after this many blocks (codewords / transport blocks)."
         ),
         seed: int = typer.Option(0, help="Seed of point i is seed + i."),
+        harq_max_tx: int = typer.Option(
+            1,
+            "--harq-max-tx",
+            help="NR chain: HARQ, up to N transmissions per transport block (1 = off); BER/BLER are then "
+            "residual and mean_tx is reported.",
+        ),
+        harq_combining: str = typer.Option(
+            "ir", "--harq-combining", help="NR chain HARQ: ir (RV 0,2,3,1) | chase (RV 0, LLRs summed)."
+        ),
         as_json: bool = typer.Option(False, "--json", help="Print a JSON list, one object per point."),
         plot: Path = typer.Option(None, help="Write a plot (.png or .pdf)."),
     ) -> None:
