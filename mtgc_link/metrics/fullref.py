@@ -100,6 +100,7 @@ class _PiqMetric(Metric):
 @METRICS.register("haarpsi")
 class HaarPSI(_PiqMetric):
     """HaarPSI in [0, 1] (higher is better); see ``haarpsi``."""
+
     label = "HaarPSI"
 
     name, module = "haarpsi", "haarpsi"
@@ -111,6 +112,7 @@ class HaarPSI(_PiqMetric):
 @METRICS.register("gmsd")
 class GMSD(_PiqMetric):
     """GMSD (lower is better); see ``gmsd``."""
+
     label = "GMSD"
 
     name, module, higher_is_better = "gmsd", "gmsd", False
@@ -122,6 +124,7 @@ class GMSD(_PiqMetric):
 @METRICS.register("vif")
 class VIF(Metric):
     """VIF-p (higher is better); see ``vif``."""
+
     label = "VIF-p"
 
     name = "vif"

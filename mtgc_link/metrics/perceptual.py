@@ -223,6 +223,7 @@ class _LPIPS(_NetworkMetric):
 @METRICS.register("lpips-alex")
 class LPIPSAlex(_LPIPS):
     """LPIPS v0.1 with the AlexNet backbone (the LPIPS paper's default)."""
+
     label = "LPIPS (AlexNet)"
 
     name = "lpips-alex"
@@ -232,6 +233,7 @@ class LPIPSAlex(_LPIPS):
 @METRICS.register("lpips-vgg")
 class LPIPSVGG(_LPIPS):
     """LPIPS v0.1 with the VGG16 backbone (common as a perceptual loss)."""
+
     label = "LPIPS (VGG)"
 
     name = "lpips-vgg"
@@ -241,6 +243,7 @@ class LPIPSVGG(_LPIPS):
 @METRICS.register("dists")
 class DISTS(_NetworkMetric):
     """DISTS distance (lower is better, 0 for identical images); uint8 RGB in, mapped to [0, 1] inside."""
+
     label = "DISTS"
 
     name = "dists"

@@ -108,6 +108,7 @@ def ms_ssim(reference: np.ndarray, image: np.ndarray) -> float:
 @METRICS.register("psnr")
 class PSNR(Metric):
     """PSNR in dB (higher is better); see ``psnr``."""
+
     label = "PSNR [dB]"
 
     name = "psnr"
@@ -119,6 +120,7 @@ class PSNR(Metric):
 @METRICS.register("mse")
 class MSE(Metric):
     """MSE in 8-bit units squared (lower is better); see ``mse``."""
+
     label = "MSE [(8-bit)$^2$]"
 
     name = "mse"
@@ -131,6 +133,7 @@ class MSE(Metric):
 @METRICS.register("ssim")
 class SSIM(Metric):
     """SSIM in [-1, 1] (higher is better); see ``ssim``."""
+
     label = "SSIM"
 
     name = "ssim"
@@ -142,6 +145,7 @@ class SSIM(Metric):
 @METRICS.register("ms-ssim")
 class MSSSIM(Metric):
     """MS-SSIM in [0, 1] (higher is better); see ``ms_ssim``."""
+
     label = "MS-SSIM"
 
     name = "ms-ssim"
