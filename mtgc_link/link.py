@@ -10,6 +10,10 @@ Definitions (docs/link.md):
   of a budget are ``floor(uses / uses_per_slot) * TB size`` (:func:`channels.mcs.bits_for_channel_uses`).
 - SNR: Es/N0 per data resource element, in dB (docs/phy.md).
 - bits sent: ``8 * len(bytes)`` the codec produced, headers included; bpp = bits sent / (H W).
+- protection (:mod:`mtgc_link.transport`): how the codec's segments ride the transport blocks -- ``equal``
+  (one stream at the channel's MCS: the link as it always was), ``separate`` (each segment in blocks of its
+  own), ``uep`` (header and semantic segments at robust MCSs). The rate control fits the *protected* stream
+  in the budget; with HARQ the budget limits the first transmission of every block.
 """
 
 from __future__ import annotations
@@ -22,7 +26,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from mtgc_link.codecs.base import Decoded, Encoded, RateControlError, SourceCodec, check_image
+from mtgc_link import transport
+from mtgc_link.codecs.base import Decoded, Encoded, RateControlError, SegmentsLost, SourceCodec, check_image
+from mtgc_link.transport import Fit, Protection, SegmentRx
+from mtgc_link.transport import with_mcs as with_mcs  # re-exported: it lives where the transport needs it
 
 FAILURE_POLICIES = ("mean", "gray", "none")
 FailurePolicy = Literal["mean", "gray", "none"]
@@ -111,14 +118,6 @@ class Budget:
         return int(bits_for_channel_uses(self.phy_config(phy), self.channel_uses(height, width, phy)))
 
 
-def with_mcs(phy, mcs_index: int):
-    """``phy`` with its MCS replaced by ``mcs_index`` (of ``phy.mcs_table``)."""
-    if phy.mcs_index == mcs_index and phy.modulation_order is None:
-        return phy
-    data = {**phy.model_dump(), "mcs_index": int(mcs_index), "modulation_order": None, "code_rate": None}
-    return type(phy)(**data)
-
-
 @lru_cache(maxsize=32)
 def get_link(phy):
     """A :class:`channels.Link` for ``phy``, built once per process (building Sionna blocks is slow)."""
@@ -137,37 +136,77 @@ class SourceResult:
     max_bits: int
     reason: str | None = None
     seconds: float = 0.0
+    #: the protection the stream was fitted under, and the channel uses of its first transmission under it
+    #: (None under ``equal``: there the payload bits are the whole test)
+    protection: str = "equal"
+    protected_uses: int | None = None
 
     @property
     def bits(self) -> int:
         return self.encoded.bits if self.encoded is not None else 0
 
 
+#: Rounds of the downward search of :func:`encode_for_budget` for codecs without ``fits=``.
+_MAX_FIT_ROUNDS = 64
+
+
+def _encode_to_fit(codec: SourceCodec, image, max_bits: int, fit: Fit, kwargs: dict) -> Encoded:
+    """For a codec whose ``encode`` takes no ``fits=``: lower ``max_bits`` below each candidate that does not
+    fit under the protection until one does (every candidate already has at most ``max_bits`` bits)."""
+    bits = max_bits
+    for _ in range(_MAX_FIT_ROUNDS):
+        enc = codec.encode(image, max_bits=bits, **kwargs)
+        if fit(enc.data):
+            return enc
+        bits = enc.bits - 8  # strictly fewer bytes next time
+        if bits <= 0:
+            break
+    raise RateControlError(codec.name, max_bits)
+
+
 def encode_for_budget(
-    codec: SourceCodec, image: np.ndarray, max_bits: int, caption: str | None = None
+    codec: SourceCodec, image: np.ndarray, max_bits: int, caption: str | None = None, fit: Fit | None = None
 ) -> SourceResult:
     """Encode ``image`` with the best setting of ``codec`` that fits ``max_bits`` payload bits.
 
     ``caption``: the image set's caption of this image, handed to codecs with a caption modality
     (``codec.takes_caption``) as their fallback caption source; other codecs ignore it.
+    ``fit``: under a protection other than ``equal``, the transport's test that the stream -- cut into
+    segments, each in whole slots of its own at its MCS -- fits the budget of channel uses
+    (:class:`mtgc_link.transport.Fit`); ``max_bits`` (what the budget carries as one stream at the channel's
+    MCS) stays an upper bound. Codecs with ``supports_fit`` (MTGC) apply it in their own rate control (the
+    ladder); for the others the search lowers ``max_bits`` until the stream fits.
 
     A budget that no setting fits (``RateControlError``, or 0 payload bits) is the typed outcome
-    ``status="no_fit"``, not an exception.
+    ``status="no_fit"``, not an exception; under a protection the reason says what protecting costs.
     """
     image = check_image(image)
     t0 = time.perf_counter()
+    prot = fit.protection.name if fit is not None else "equal"
     if max_bits <= 0:
-        return SourceResult(None, "no_fit", max_bits, f"{codec.name}: budget carries 0 payload bits", 0.0)
+        reason = f"{codec.name}: budget carries 0 payload bits"
+        return SourceResult(None, "no_fit", max_bits, reason, 0.0, protection=prot)
+    kwargs = {"image_caption": caption} if caption is not None and codec.takes_caption else {}
     try:
-        if caption is not None and codec.takes_caption:
-            enc = codec.encode(image, max_bits=max_bits, image_caption=caption)
+        if fit is None:
+            enc = codec.encode(image, max_bits=max_bits, **kwargs)
+        elif codec.supports_fit:
+            enc = codec.encode(image, max_bits=max_bits, fits=fit, **kwargs)
         else:
-            enc = codec.encode(image, max_bits=max_bits)
+            enc = _encode_to_fit(codec, image, max_bits, fit, kwargs)
     except RateControlError as exc:
-        return SourceResult(None, "no_fit", max_bits, str(exc), time.perf_counter() - t0)
+        reason = fit.reason() if fit is not None and fit.smallest is not None else str(exc)
+        return SourceResult(None, "no_fit", max_bits, reason, time.perf_counter() - t0, protection=prot)
     if enc.bits > max_bits:  # a codec bug, never silently sent over budget
         raise RuntimeError(f"{codec.name} produced {enc.bits} bits for max_bits={max_bits}")
-    return SourceResult(enc, "ok", max_bits, None, time.perf_counter() - t0)
+    uses = None
+    if fit is not None:
+        uses = fit.uses(enc.data)
+        if uses > fit.budget_uses:  # likewise
+            raise RuntimeError(f"{codec.name}: its stream needs {uses} channel uses of {fit.budget_uses}")
+    return SourceResult(
+        enc, "ok", max_bits, None, time.perf_counter() - t0, protection=prot, protected_uses=uses
+    )
 
 
 # ------------------------------------------------------------------------------------ receive + policy
@@ -263,6 +302,32 @@ def receive(
     return resolve_received(decoded, "dropped", shape, policy, mean_rgb)
 
 
+def receive_segments(
+    codec: SourceCodec,
+    arrived: list,
+    shape: tuple[int, ...],
+    policy: str = "gray",
+    mean_rgb: np.ndarray | None = None,
+    decode=None,
+) -> Received:
+    """Decode what arrived of a stream sent segment by segment (+ failure policy).
+
+    arrived[i]: the i-th segment as received (``Segment``, possibly corrupted) or None where it was lost.
+    Every segment lost -> "dropped" (as a dropped stream); the codec cannot join what arrived (e.g. the MTGC
+    header was lost) -> "decode_failed" with its typed reason; else the joined stream is decoded.
+    """
+    if all(s is None for s in arrived):
+        reason = "transport-block CRC failed: every segment lost"
+        return resolve_received(None, "dropped", shape, policy, mean_rgb, reason)
+    try:
+        data = codec.join_segments(arrived)
+    except SegmentsLost as exc:
+        return resolve_received(
+            Decoded.failure(str(exc), failure=exc.failure), "dropped", shape, policy, mean_rgb
+        )
+    return resolve_received((decode or codec.decode)(data), "dropped", shape, policy, mean_rgb)
+
+
 # --------------------------------------------------------------------------------- across the link
 @dataclass
 class Delivery:
@@ -275,6 +340,31 @@ class Delivery:
     reception: Any
     received: Received
     times: dict[str, float] = field(default_factory=dict)
+    segments: list[SegmentRx] = field(default_factory=list)  # per segment of the stream, in stream order
+
+
+@lru_cache(maxsize=1)
+def _link_has_harq() -> bool:
+    """Whether ``channels.Link.transmit`` takes ``harq_max_tx`` (HARQ in the PHY)."""
+    import inspect
+
+    from channels.link import Link
+
+    return "harq_max_tx" in inspect.signature(Link.transmit).parameters
+
+
+def transmit_group(group: transport.Group, snr_db: float, harq_max_tx: int = 1):
+    """One group of transport blocks through ``get_link(group.phy).transmit`` -> ``channels.Reception``."""
+    link = get_link(group.phy)
+    try:
+        if _link_has_harq():
+            return link.transmit(group.data, snr_db, group.seed, harq_max_tx=int(harq_max_tx))
+        if harq_max_tx > 1:
+            raise ValueError(f"harq_max_tx={harq_max_tx}: this channels.Link has no HARQ")
+        return link.transmit(group.data, snr_db, group.seed)
+    except ValueError as exc:
+        where = f"MCS {group.phy.mcs_index} (table {group.phy.mcs_table}) on {group.phy.channel.model}"
+        raise ValueError(f"{where}: {exc}") from exc
 
 
 def deliver(
@@ -288,27 +378,41 @@ def deliver(
     mean_rgb: np.ndarray | None = None,
     crc_error: str = "decode",
     decode=None,
+    protection: Protection | str | None = None,
+    harq_max_tx: int = 1,
 ) -> Delivery:
     """Transmit ``src`` over ``phy`` at ``snr_db`` and decode what arrived (+ failure policy).
 
     The one implementation of transmit -> receive, shared by :func:`run_link` (``mtgc-link transmit``) and
     every sweep row. ``decode``: optional replacement for ``codec.decode`` (the sweep's decode cache).
+    ``protection`` (default ``equal``): how the codec's segments ride the transport blocks
+    (:mod:`mtgc_link.transport`); each group of blocks is one ``get_link(phy at its MCS).transmit`` with its
+    own seed (``equal``: the one stream with ``seed``, exactly as without segments). ``harq_max_tx``:
+    transmissions allowed per transport block (1 = no HARQ). The reception is a
+    :class:`mtgc_link.transport.LinkReception` (the groups summed).
     A PHY setting that cannot run (e.g. code rate below 1/5) raises ValueError naming the MCS and channel.
     """
+    if crc_error not in CRC_ERROR_MODES:
+        raise ValueError(f"crc_error must be one of {CRC_ERROR_MODES}, got {crc_error!r}")
+    if isinstance(harq_max_tx, bool) or not isinstance(harq_max_tx, int | np.integer) or harq_max_tx < 1:
+        raise ValueError(f"harq_max_tx must be an integer >= 1, got {harq_max_tx!r}")
     if src.status == "no_fit":
         return Delivery(None, resolve_received(None, "no_fit", shape, policy, mean_rgb, src.reason))
+    data = src.encoded.data
+    segments = codec.segments(data)
+    groups = transport.plan(data, segments, protection, phy, seed)
     t0 = time.perf_counter()
-    try:
-        rx = get_link(phy).transmit(src.encoded.data, snr_db, seed)
-    except ValueError as exc:
-        where = f"MCS {phy.mcs_index} (table {phy.mcs_table}) on {phy.channel.model}"
-        raise ValueError(f"{where}: {exc}") from exc
+    receptions = [transmit_group(g, snr_db, harq_max_tx) for g in groups]
+    rx = transport.combine(groups, receptions, harq_max_tx, snr_db)
     t_tx = time.perf_counter() - t0
+    outcomes, arrived = transport.segment_outcomes(segments, groups, receptions, crc_error)
     t0 = time.perf_counter()
-    received = receive(
-        codec, rx.payload, bool(np.all(rx.tb_crc_ok)), shape, policy, mean_rgb, crc_error, decode=decode
-    )
-    return Delivery(rx, received, {"transmit_s": t_tx, "decode_s": time.perf_counter() - t0})
+    if len(groups) == 1 and len(groups[0].segments) == len(segments):  # one stream: as it always was
+        received = receive(codec, rx.payload, rx.ok, shape, policy, mean_rgb, crc_error, decode=decode)
+    else:
+        received = receive_segments(codec, arrived, shape, policy, mean_rgb, decode=decode)
+    times = {"transmit_s": t_tx, "decode_s": time.perf_counter() - t0}
+    return Delivery(rx, received, times, outcomes)
 
 
 # --------------------------------------------------------------------------------------------- metrics
@@ -343,6 +447,9 @@ class LinkResult:
     height: int
     width: int
     times: dict[str, float] = field(default_factory=dict)
+    segments: list[SegmentRx] = field(default_factory=list)
+    protection: str = "equal"
+    harq_max_tx: int = 1
 
     @property
     def bits_sent(self) -> int:
@@ -358,16 +465,31 @@ class LinkResult:
         link = "nothing sent"
         if rx is not None:
             link = f"BER {rx.ber:.2e}, BLER {rx.bler:.3f} ({rx.block_errors}/{rx.blocks} blocks)"
+            if self.harq_max_tx > 1:
+                link += (
+                    f", HARQ <= {self.harq_max_tx} tx: {rx.mean_transmissions:.2f} tx/block, "
+                    f"{rx.channel_uses} channel uses spent ({rx.channel_uses_first} first round)"
+                )
         mets = ", ".join(
             f"{k.upper()} {v:.2f} dB" if k == "psnr" else f"{k} {v:.4f}" for k, v in self.metrics.items()
         )
         status = self.received.status + (" (policy applied)" if self.received.policy_applied else "")
-        if self.received.status == "ok" and rx is not None and rx.bit_errors:
+        lost = [x.kind for x in self.segments if x.status == "lost"]
+        if self.received.status == "ok" and lost:
+            status += f" (without the lost {', '.join(lost)})"
+        elif self.received.status == "ok" and rx is not None and rx.bit_errors:
             status += " (from corrupted bytes)"
         return (
             f"{self.bits_sent} bits sent of {self.source.max_bits} ({self.bpp:.4f} bpp), "
             f"{self.budget_uses} channel uses budget; {link}; decode {status}; {mets}"
         )
+
+    def segments_summary(self) -> str:
+        """One line: the protection and, per segment, its MCS, channel uses and what became of it."""
+        parts = [
+            f"{s.kind} {s.status} (MCS {s.mcs_index}, {s.uses:g} uses, {s.bytes} B)" for s in self.segments
+        ]
+        return f"protection {self.protection}: " + ("; ".join(parts) or "nothing sent")
 
 
 def run_link(
@@ -381,21 +503,42 @@ def run_link(
     metrics: tuple[str, ...] = ("psnr",),
     mean_rgb: np.ndarray | None = None,
     crc_error: str = "decode",
+    protection: Protection | str | None = None,
+    harq_max_tx: int = 1,
 ) -> LinkResult:
     """Send one image across the link: budget -> encode -> transmit -> decode (+ policy) -> metrics.
 
     image: uint8 (H, W, 3). phy: :class:`channels.PhyConfig` (its MCS is the one used). snr_db: Es/N0 per
-    data RE in dB. mean_rgb defaults to this image's mean colour (policy "mean").
+    data RE in dB. mean_rgb defaults to this image's mean colour (policy "mean"). protection: ``equal``
+    (default), ``separate``, ``uep`` or a :class:`mtgc_link.transport.Protection`; harq_max_tx: transmissions
+    allowed per transport block (the budget limits the first).
     """
     image = check_image(image)
     h, w = image.shape[:2]
     phy = budget.phy_config(phy)
+    prot = Protection.of(protection)
     if mean_rgb is None:
         mean_rgb = mean_colour([image])
-    src = encode_for_budget(codec, image, budget.payload_bits(h, w, phy))
-    d = deliver(codec, src, phy, snr_db, seed, image.shape, policy, mean_rgb, crc_error)
+    uses = budget.channel_uses(h, w, phy)
+    fit = Fit(codec, prot, phy, uses) if prot.name != "equal" else None
+    src = encode_for_budget(codec, image, budget.payload_bits(h, w, phy), fit=fit)
+    d = deliver(
+        codec, src, phy, snr_db, seed, image.shape, policy, mean_rgb, crc_error, None, prot, harq_max_tx
+    )
     t0 = time.perf_counter()
     values, reasons = evaluate(image, d.received.image, list(metrics))
     times = {"encode_s": src.seconds, **d.times, "metrics_s": time.perf_counter() - t0}
-    reception, received = d.reception, d.received
-    return LinkResult(src, reception, received, values, reasons, budget.channel_uses(h, w, phy), h, w, times)
+    return LinkResult(
+        src,
+        d.reception,
+        d.received,
+        values,
+        reasons,
+        uses,
+        h,
+        w,
+        times,
+        d.segments,
+        prot.name,
+        int(harq_max_tx),
+    )

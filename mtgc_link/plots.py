@@ -8,6 +8,21 @@
 - ``decode_failure_vs_snr``: fraction of rows whose image was not decoded, with Wilson 95 % intervals.
 - ``image_grid__<channel>__<budget>``: original | each codec at the saved SNRs (trial 0), PSNR in titles.
 - ``bits_per_modality``: for codecs whose bitstream has named segments (MTGC), mean bits per segment.
+- ``quality_vs_snr_by_protection__<metric>__<budget>``: when protection or HARQ varies: one panel per
+  (channel, HARQ setting), one line per (codec, protection), the reference lines as below.
+- ``segment_delivery_vs_snr``: per segment kind (``seg_<kind>`` columns), the fraction of rows whose
+  segment was delivered among those that sent it, Wilson 95 % intervals; one panel per (kind, channel).
+- ``mean_transmissions_vs_snr``: mean transmissions per transport block, for rows with HARQ (max > 1).
+
+Reference lines in the metric-vs-SNR panels, each only where its columns exist
+(:mod:`mtgc_link.sweep.reference`): "<codec> error-free" (dashed, the codec's colour: its decode of the bytes
+it sent, no channel errors), "BPG + capacity" (dotted black: BPG given the channel's capacity in bits,
+decoded error-free) and "failure policy (<policy>) floor" (grey line and band: the metric of the failure
+policy's picture, where every curve ends at low SNR).
+
+Transport axes (:data:`LINE_AXES`: ``protection``, ``harq_max_tx``) are drawn, never split by or averaged
+over: one line per (codec, protection, HARQ) with the codec's colour, a marker per protection and a line
+style per HARQ setting; an axis with one value in the table adds nothing to labels.
 
 Non-finite metric values (PSNR of an identical image is +inf; NaN where a metric was unavailable) are left
 out of means and counted in nothing; the table keeps them.
@@ -151,17 +166,193 @@ def _panels(n: int, ncols_max: int = 3, width: float = 3.4, height: float = 2.4)
     return fig, list(axes.flat)
 
 
-def _curve(ax, x, mean, half, label, marker="o"):
+# ------------------------------------------------------------------------------- lines: series and looks
+def _protection_label(v) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and math.isnan(v)) or v == "" else str(v)
+
+
+def _harq_label(v) -> str:
+    try:
+        n = int(float(v))
+    except (TypeError, ValueError):
+        return "HARQ n/a"
+    return "HARQ off" if n <= 1 else f"HARQ {n}"
+
+
+#: Sweep axes (by their row column) that the figures draw as lines, never split by nor average over:
+#: column -> label of a value. A column that takes one value in a table adds nothing to the labels.
+LINE_AXES = {"protection": _protection_label, "harq_max_tx": _harq_label}
+
+_PALETTE = ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8", "C9")  # C7 (grey) is the failure-policy floor
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+_HARQ_STYLES = ("-", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 1)))
+
+
+def _varying(df: pd.DataFrame, column: str) -> bool:
+    return column in df and df[column].nunique(dropna=False) > 1
+
+
+def _with_series(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with ``_transport`` (labels of the varying :data:`LINE_AXES`, e.g. "uep, HARQ 4"), ``_series``
+    (codec + transport: one line each) and ``_series_noharq`` (the same without the HARQ part)."""
+    if "_series" in df:
+        return df
+    df = df.copy()
+    parts = {c: df[c].map(f).astype(str) for c, f in LINE_AXES.items() if _varying(df, c)}
+    transport = pd.Series("", index=df.index)
+    for labels in parts.values():
+        transport = transport.where(transport == "", transport + ", ") + labels
+    codec = df["codec"].astype(str) if "codec" in df else pd.Series("", index=df.index)
+    df["_transport"] = transport
+    df["_series"] = codec.where(transport == "", codec + ", " + transport)
+    if "protection" in parts:
+        df["_series_noharq"] = codec + ", " + parts["protection"]
+    else:
+        df["_series_noharq"] = codec
+    return df
+
+
+def _looks(df: pd.DataFrame) -> dict[str, dict]:
+    """Line style per ``_series``: colour per codec, marker per protection, line style per HARQ setting
+    (only for the axes that vary; the others keep each figure's default)."""
+    codecs = list(dict.fromkeys(df["codec"])) if "codec" in df else []
+    colour = {c: _PALETTE[i % len(_PALETTE)] for i, c in enumerate(codecs)}
+    prot = list(dict.fromkeys(df["protection"])) if _varying(df, "protection") else []
+    harq = []
+    if _varying(df, "harq_max_tx"):
+        harq = sorted(dict.fromkeys(df["harq_max_tx"]), key=lambda v: (_harq_label(v) != "HARQ off", str(v)))
+    looks: dict[str, dict] = {}
+    for _, row in df.drop_duplicates("_series").iterrows():
+        look = {"color": colour.get(row.get("codec"), "C0")}
+        if prot:
+            look["marker"] = _MARKERS[prot.index(row["protection"]) % len(_MARKERS)]
+        if harq:
+            look["linestyle"] = _HARQ_STYLES[harq.index(row["harq_max_tx"]) % len(_HARQ_STYLES)]
+        looks[row["_series"]] = look
+    return looks
+
+
+def _curve(ax, x, mean, half, label, marker="o", **style):
     x, mean, half = map(np.asarray, (x, mean, half))
     ok = np.isfinite(mean)
-    (line,) = ax.plot(x[ok], mean[ok], marker=marker, label=label)
+    style.setdefault("marker", marker)
+    (line,) = ax.plot(x[ok], mean[ok], label=label, **style)
     h = np.where(np.isfinite(half), half, 0.0)
     ax.fill_between(x[ok], (mean - h)[ok], (mean + h)[ok], color=line.get_color(), alpha=0.18, linewidth=0)
+    return line
+
+
+def _legend(fig, axes, title: str, max_inside: int = 6) -> None:
+    """One legend for the figure: the labels of every panel, once each; inside the first panel when short,
+    to the right of the panels when long."""
+    handles: dict[str, object] = {}
+    for ax in axes:
+        for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            if not label.startswith("_"):
+                handles.setdefault(label, h)
+    if not handles:
+        return
+    if len(handles) <= max_inside:
+        axes[0].legend(list(handles.values()), list(handles), loc="best", title=title)
+    else:
+        fig.legend(list(handles.values()), list(handles), loc="outside right upper", title=title)
+
+
+# ------------------------------------------------------------------------------------ reference lines
+ERROR_FREE, CAPACITY, FLOOR = "ref_error_free_", "ref_capacity_", "ref_floor_"
+
+
+def _finite(values) -> pd.Series:
+    v = pd.to_numeric(values, errors="coerce")
+    return v.where(np.isfinite(v))
+
+
+def _snr_means(g: pd.DataFrame, column: str) -> tuple[np.ndarray, np.ndarray]:
+    """(SNR, mean of the finite values of ``column``) where there is a mean."""
+    m = _finite(g[column]).groupby(g["snr_db"]).mean().dropna().sort_index()
+    return m.index.to_numpy(dtype=float), m.to_numpy(dtype=float)
+
+
+def _capacity_label(sub: pd.DataFrame) -> str:
+    names = sub["ref_capacity_codec"].dropna().astype(str) if "ref_capacity_codec" in sub else pd.Series([])
+    names = [n for n in names if n]
+    return f"{(names[0].split()[0] if names else 'bpg').upper()} + capacity"
+
+
+def draw_references(ax, sub: pd.DataFrame, metric: str, looks: dict[str, dict] | None = None) -> None:
+    """The reference lines of one quality-vs-SNR panel (rows ``sub``), each only where its columns exist.
+
+    - ``<codec> error-free``: dashed, the codec's colour: mean ``ref_error_free_<metric>`` per SNR (flat
+      under a fixed MCS; one line per protection only where protection changes the value);
+    - ``BPG + capacity``: dotted black: mean ``ref_capacity_<metric>`` per SNR, each (image, trial) once;
+    - ``failure policy (<policy>) floor``: grey line at the mean ``ref_floor_<metric>`` over images, with a
+      band from the lowest to the highest image.
+    """
+    if sub.empty or "snr_db" not in sub:
+        return
+    looks = looks or {}
+    colour = {}
+    if "_series" in sub:
+        for s, c in zip(sub["_series"], sub["codec"], strict=True):
+            colour.setdefault(c, looks.get(s, {}).get("color"))
+    col = ERROR_FREE + metric
+    if col in sub and _finite(sub[col]).notna().any():
+        for codec, gc in sub.groupby("codec", sort=False):
+            parts = [("", gc)]
+            if _varying(gc, "protection"):
+                per = [(str(p), gp) for p, gp in gc.groupby("protection", sort=False)]
+                curves = [_snr_means(gp, col) for _, gp in per]
+                same = all(
+                    len(c[1]) == len(curves[0][1]) and np.allclose(c[1], curves[0][1], equal_nan=True)
+                    for c in curves
+                )
+                parts = parts if same else [(f", {p}", gp) for p, gp in per]
+            for suffix, gp in parts:
+                x, y = _snr_means(gp, col)
+                if len(x):
+                    ax.plot(
+                        x, y, ls="--", lw=0.9, color=colour.get(codec), label=f"{codec}{suffix} error-free"
+                    )
+    col = CAPACITY + metric
+    if col in sub and _finite(sub[col]).notna().any():
+        keys = [c for c in ("snr_db", "image", "trial") if c in sub]
+        d = sub[keys].assign(_v=_finite(sub[col])).dropna(subset=["_v"])
+        per = d.groupby(keys)["_v"].mean()
+        m = per.groupby(level="snr_db").mean().sort_index() if len(keys) > 1 else per.sort_index()
+        ax.plot(
+            m.index.to_numpy(float), m.to_numpy(float), ls=":", lw=1.2, color="k", label=_capacity_label(sub)
+        )
+    col = FLOOR + metric
+    if col in sub and _finite(sub[col]).notna().any():
+        v = _finite(sub[col])
+        per_image = v.groupby(sub["image"]).mean().dropna() if "image" in sub else v.dropna()
+        x0, x1 = float(sub["snr_db"].min()), float(sub["snr_db"].max())
+        lo, hi, mean = float(per_image.min()), float(per_image.max()), float(per_image.mean())
+        if hi > lo:
+            ax.fill_between([x0, x1], [lo, lo], [hi, hi], color="0.5", alpha=0.15, linewidth=0, zorder=0)
+        policy = "?"
+        if "failure_policy" in sub:
+            policy = ", ".join(str(p) for p in dict.fromkeys(sub["failure_policy"].dropna()))
+        ax.plot(
+            [x0, x1], [mean, mean], color="0.45", lw=1.0, zorder=1, label=f"failure policy ({policy}) floor"
+        )
+
+
+def _draw_quality(ax, sub: pd.DataFrame, metric: str, looks: dict, refs: bool = True, label_column="_series"):
+    for series, g in sub.groupby("_series", sort=False):
+        stats = [(snr, *mean_ci(gs[metric])) for snr, gs in g.groupby("snr_db")]
+        if stats:
+            snr, m, h, _ = zip(*stats, strict=True)
+            _curve(ax, snr, m, h, str(g[label_column].iloc[0]), **looks.get(series, {}))
+    if refs:
+        draw_references(ax, sub, metric, looks)
 
 
 def plot_metric_vs_snr(df: pd.DataFrame, metric: str, folder: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
+    df = _with_series(df)
+    looks = _looks(df)
     out = []
     channels = list(dict.fromkeys(df["channel"]))
     for budget, dfb in df.groupby("budget", sort=False):
@@ -170,16 +361,53 @@ def plot_metric_vs_snr(df: pd.DataFrame, metric: str, folder: Path) -> list[Path
         with plt.rc_context(paper_style()):
             fig, axes = _panels(len(channels))
             for ax, ch in zip(axes, channels, strict=False):
-                for codec, g in dfb[dfb["channel"] == ch].groupby("codec", sort=False):
-                    stats = [(snr, *mean_ci(gs[metric])) for snr, gs in g.groupby("snr_db")]
-                    if stats:
-                        snr, m, h, _ = zip(*stats, strict=True)
-                        _curve(ax, snr, m, h, codec)
+                _draw_quality(ax, dfb[dfb["channel"] == ch], metric, looks)
                 ax.set_title(f"{ch}, {budget}, MCS {_mcs_text(dfb)}")
                 ax.set_xlabel(SNR_LABEL)
             axes[0].set_ylabel(metric_label(metric))
-            axes[0].legend(loc="best", title="mean, 95% CI")
+            _legend(fig, axes[: len(channels)], "mean, 95% CI")
             out += _save(fig, folder, f"{_slug(metric)}_vs_snr__{_slug(budget)}")
+    return out
+
+
+def plot_quality_by_protection(df: pd.DataFrame, metric: str, folder: Path) -> list[Path]:
+    """Metric vs SNR with one panel per (channel, HARQ setting) and one line per (codec, protection), when
+    protection or HARQ varies (the metric-vs-SNR panels then carry every combination at once)."""
+    import matplotlib.pyplot as plt
+
+    if not (_varying(df, "protection") or _varying(df, "harq_max_tx")):
+        return []
+    df = _with_series(df)
+    looks = {s: {k: v for k, v in look.items() if k != "linestyle"} for s, look in _looks(df).items()}
+    harqs = [None]
+    if _varying(df, "harq_max_tx"):
+        harqs = sorted(dict.fromkeys(df["harq_max_tx"]), key=lambda v: (_harq_label(v) != "HARQ off", str(v)))
+    channels = list(dict.fromkeys(df["channel"]))
+    out = []
+    for budget, dfb in df.groupby("budget", sort=False):
+        if not np.isfinite(pd.to_numeric(dfb[metric], errors="coerce")).any():
+            continue
+        with plt.rc_context(paper_style()):
+            fig, axes = plt.subplots(
+                len(channels),
+                len(harqs),
+                figsize=(3.2 * len(harqs), 2.4 * len(channels)),
+                squeeze=False,
+                sharey=True,
+            )
+            for i, ch in enumerate(channels):
+                for j, harq in enumerate(harqs):
+                    ax = axes[i][j]
+                    sub = dfb[dfb["channel"] == ch]
+                    if harq is not None:
+                        sub = sub[sub["harq_max_tx"] == harq]
+                    _draw_quality(ax, sub, metric, looks, label_column="_series_noharq")
+                    ax.set_title(f"{ch}, {budget}" + ("" if harq is None else f", {_harq_label(harq)}"))
+                    ax.set_xlabel(SNR_LABEL)
+                    if j == 0:
+                        ax.set_ylabel(metric_label(metric))
+            _legend(fig, list(axes.flat), "mean, 95% CI")
+            out += _save(fig, folder, f"quality_vs_snr_by_protection__{_slug(metric)}__{_slug(budget)}")
     return out
 
 
@@ -193,6 +421,8 @@ def plot_metric_vs_budget(df: pd.DataFrame, metric: str, folder: Path) -> list[P
 
     if df["budget"].nunique() < 2 or not np.isfinite(pd.to_numeric(df[metric], errors="coerce")).any():
         return []
+    df = _with_series(df)
+    looks = _looks(df)
     snrs = sorted(df["snr_db"].unique())
     chosen = sorted({snrs[0], snrs[len(snrs) // 2], snrs[-1]})
     channels = list(dict.fromkeys(df["channel"]))
@@ -208,64 +438,69 @@ def plot_metric_vs_budget(df: pd.DataFrame, metric: str, folder: Path) -> list[P
             for j, ch in enumerate(channels):
                 ax = axes[i][j]
                 sub = df[(df["snr_db"] == snr) & (df["channel"] == ch)]
-                for codec, g in sub.groupby("codec", sort=False):
+                for series, g in sub.groupby("_series", sort=False):
                     stats = sorted(
                         (gb["cbr_budget"].mean(), *mean_ci(gb[metric])) for _, gb in g.groupby("budget")
                     )
                     if stats:
                         x, m, h, _ = zip(*stats, strict=True)
-                        _curve(ax, x, m, h, codec, marker="s")
+                        _curve(ax, x, m, h, series, marker="s", **looks.get(series, {}))
                 ax.set_title(f"{ch}, SNR {snr:g} dB")
                 ax.set_xlabel(CBR_LABEL)
                 if j == 0:
                     ax.set_ylabel(metric_label(metric))
-        axes[0][0].legend(loc="best", title="mean, 95% CI")
+        _legend(fig, list(axes.flat), "mean, 95% CI")
         return _save(fig, folder, f"{_slug(metric)}_vs_budget")
 
 
 def plot_ber_bler(df: pd.DataFrame, folder: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
-    sent = df[df["blocks"] > 0]
+    sent = _with_series(df[df["blocks"] > 0])
     if sent.empty:
         return []
     with plt.rc_context(paper_style()):
         fig, axes = plt.subplots(1, 2, figsize=(6.8, 2.5), squeeze=False)
-        for (ch, budget), g in sent.groupby(["channel", "budget"], sort=False):
+        for (ch, budget, transport), g in sent.groupby(["channel", "budget", "_transport"], sort=False):
             agg = g.groupby("snr_db")[["bit_errors", "bits", "block_errors", "blocks"]].sum()
             ber = (agg["bit_errors"] / agg["bits"]).where(agg["bit_errors"] > 0)
             bler = (agg["block_errors"] / agg["blocks"]).where(agg["block_errors"] > 0)
             label = f"{ch}, {budget}" if sent["budget"].nunique() > 1 else ch
+            label += f", {transport}" if transport else ""
             axes[0][0].semilogy(agg.index, ber, marker="o", label=label)
             axes[0][1].semilogy(agg.index, bler, marker="o", label=label)
         for ax, name in zip(axes[0], ("BER (payload bits)", "BLER (transport blocks)"), strict=True):
             ax.set_xlabel(SNR_LABEL)
             ax.set_ylabel(name)
         axes[0][0].set_title(f"MCS {_mcs_text(sent)}; zero error rates not drawn")
-        axes[0][1].legend(loc="best")
+        axes[0][1].legend(loc="best" if sent["_transport"].nunique() <= 3 else "lower left")
         return _save(fig, folder, "ber_bler_vs_snr")
 
 
 def plot_decode_failure(df: pd.DataFrame, folder: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
+    df = _with_series(df)
+    looks = _looks(df)
+    several = df["budget"].nunique() > 1  # then colours tell budgets apart, as before
     channels = list(dict.fromkeys(df["channel"]))
     with plt.rc_context(paper_style()):
         fig, axes = _panels(len(channels))
         for ax, ch in zip(axes, channels, strict=False):
-            for (codec, budget), g in df[df["channel"] == ch].groupby(["codec", "budget"], sort=False):
+            for (series, budget), g in df[df["channel"] == ch].groupby(["_series", "budget"], sort=False):
                 rows = []
                 for snr, gs in g.groupby("snr_db"):
                     rows.append((snr, *wilson(int((gs["decode_status"] != "ok").sum()), len(gs))))
                 snr, p, lo, hi = map(np.asarray, zip(*rows, strict=True))
-                label = f"{codec}, {budget}" if df["budget"].nunique() > 1 else codec
-                (line,) = ax.plot(snr, p, marker="o", label=label)
+                label = f"{series}, {budget}" if several else series
+                look = {k: v for k, v in looks.get(series, {}).items() if not (several and k == "color")}
+                (line,) = ax.plot(snr, p, **{"marker": "o", **look}, label=label)
                 ax.fill_between(snr, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
             ax.set_title(ch)
             ax.set_xlabel(SNR_LABEL)
             ax.set_ylim(-0.03, 1.03)
         axes[0].set_ylabel("Decode-failure rate")
-        axes[0].legend(loc="best", title="Wilson 95% CI")
+        _legend(fig, axes[: len(channels)], "Wilson 95% CI")
         return _save(fig, folder, "decode_failure_vs_snr")
 
 
@@ -284,11 +519,12 @@ def plot_image_grids(df: pd.DataFrame, out_dir: Path, folder: Path, max_cols: in
     out = []
     if "image_file" not in df:
         return []
+    df = _with_series(df)
     names = [n for n in dict.fromkeys(df["image"]) if original_image_path(out_dir, n).is_file()]
     saved = df[(df["trial"] == 0) & (df["image_file"].fillna("").astype(str) != "")]
     if not names or saved.empty:
         return []
-    codecs = list(dict.fromkeys(df["codec"]))
+    codecs = list(dict.fromkeys(df["_series"]))  # one row of pictures per drawn line
     for (ch, budget), g in saved.groupby(["channel", "budget"], sort=False):
         snrs = sorted(g["snr_db"].unique())
         if len(snrs) > max_cols:
@@ -310,7 +546,7 @@ def plot_image_grids(df: pd.DataFrame, out_dir: Path, folder: Path, max_cols: in
                     axes[r][0].set_ylabel(f"{name}\n{codec}", fontsize=6)
                     for k, snr in enumerate(snrs, start=1):
                         ax = axes[r][k]
-                        row = g[(g["codec"] == codec) & (g["image"] == name) & (g["snr_db"] == snr)]
+                        row = g[(g["_series"] == codec) & (g["image"] == name) & (g["snr_db"] == snr)]
                         path = _image_file(out_dir, row.iloc[0]) if len(row) else None
                         if path is not None and path.is_file():
                             ax.imshow(np.asarray(Image.open(path)))
@@ -347,8 +583,9 @@ def plot_bits_per_modality(df: pd.DataFrame, folder: Path) -> list[Path]:
     seg = df[df.get("segment_bits", pd.Series("", index=df.index)).fillna("").astype(str).str.len() > 2]
     if seg.empty:
         return []
+    seg = _with_series(seg)
     bars = {}
-    for (codec, budget), g in seg.groupby(["codec", "budget"], sort=False):
+    for (codec, budget), g in seg.groupby(["_series", "budget"], sort=False):
         parts = pd.DataFrame([json.loads(s) for s in g["segment_bits"]]).fillna(0)
         bars[f"{codec}\n{budget}"] = parts.mean()
     table = pd.DataFrame(bars).fillna(0).T
@@ -363,10 +600,128 @@ def plot_bits_per_modality(df: pd.DataFrame, folder: Path) -> list[Path]:
         return _save(fig, folder, "bits_per_modality")
 
 
+#: Segment kinds in the order the figures list them (MTGC's segments; ``payload``: a codec's whole stream).
+SEGMENT_ORDER = ("header", "caption", "spw", "hci", "payload")
+#: Statuses of a segment that was sent (``absent``: not in this bitstream; empty: not applicable).
+SEGMENT_SENT = ("delivered", "corrupted", "lost")
+
+
+def segment_kinds(df: pd.DataFrame) -> list[str]:
+    """Kinds ``k`` of the ``seg_<k>`` status columns that were sent in some row, in :data:`SEGMENT_ORDER`."""
+    import re
+
+    kinds = [c[4:] for c in df.columns if re.fullmatch(r"seg_[a-z0-9]+", c)]
+    kinds = [k for k in kinds if df[f"seg_{k}"].fillna("").astype(str).isin(SEGMENT_SENT).any()]
+    rank = {k: i for i, k in enumerate(SEGMENT_ORDER)}
+    return sorted(kinds, key=lambda k: (rank.get(k, len(rank)), k))
+
+
+def plot_segment_delivery(df: pd.DataFrame, folder: Path) -> list[Path]:
+    """Per segment kind, the fraction of rows whose segment was delivered among the rows that sent it."""
+    import matplotlib.pyplot as plt
+
+    kinds = segment_kinds(df)
+    if not kinds:
+        return []
+    df = _with_series(df)
+    looks = _looks(df)
+    channels = list(dict.fromkeys(df["channel"]))
+    budgets = list(dict.fromkeys(df["budget"])) if "budget" in df else [None]
+    grid = [(k, b) for k in kinds for b in budgets]
+    with plt.rc_context(paper_style()):
+        fig, axes = plt.subplots(
+            len(grid),
+            len(channels),
+            figsize=(3.2 * len(channels), 1.9 * len(grid)),
+            squeeze=False,
+            sharey=True,
+        )
+        for i, (kind, budget) in enumerate(grid):
+            for j, ch in enumerate(channels):
+                ax = axes[i][j]
+                sub = (
+                    df[df["channel"] == ch]
+                    if budget is None
+                    else df[(df["channel"] == ch) & (df["budget"] == budget)]
+                )
+                for series, g in sub.groupby("_series", sort=False):
+                    rows = []
+                    for snr, gs in g.groupby("snr_db"):
+                        status = gs[f"seg_{kind}"].fillna("").astype(str)
+                        n = int(status.isin(SEGMENT_SENT).sum())
+                        if n:
+                            rows.append((snr, *wilson(int((status == "delivered").sum()), n)))
+                    if not rows:
+                        continue
+                    snr, p, lo, hi = map(np.asarray, zip(*rows, strict=True))
+                    (line,) = ax.plot(snr, p, **{"marker": "o", **looks.get(series, {})}, label=series)
+                    ax.fill_between(snr, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
+                ax.set_title(
+                    f"{kind} segment, {ch}" + ("" if budget is None or len(budgets) == 1 else f", {budget}")
+                )
+                ax.set_ylim(-0.03, 1.03)
+                if i == len(grid) - 1:
+                    ax.set_xlabel(SNR_LABEL)
+                if j == 0:
+                    ax.set_ylabel("Delivered (of sent)")
+        _legend(fig, list(axes.flat), "Wilson 95% CI")
+        return _save(fig, folder, "segment_delivery_vs_snr")
+
+
+def plot_mean_transmissions(df: pd.DataFrame, folder: Path) -> list[Path]:
+    """Mean transmissions per transport block vs SNR, for the rows with HARQ (``harq_max_tx`` > 1)."""
+    import matplotlib.pyplot as plt
+
+    if "harq_max_tx" not in df or "mean_transmissions" not in df:
+        return []
+    on = df[pd.to_numeric(df["harq_max_tx"], errors="coerce") > 1]
+    if "blocks" in on:
+        on = on[on["blocks"] > 0]  # nothing sent: no transmissions to count
+    if on.empty or not _finite(on["mean_transmissions"]).notna().any():
+        return []
+    df = _with_series(df)
+    looks = _looks(df)
+    on = df.loc[on.index]
+    channels = list(dict.fromkeys(on["channel"]))
+    budgets = list(dict.fromkeys(on["budget"])) if "budget" in on else [None]
+    with plt.rc_context(paper_style()):
+        fig, axes = plt.subplots(
+            len(budgets),
+            len(channels),
+            figsize=(3.2 * len(channels), 2.4 * len(budgets)),
+            squeeze=False,
+            sharey=True,
+        )
+        for i, budget in enumerate(budgets):
+            for j, ch in enumerate(channels):
+                ax = axes[i][j]
+                sub = (
+                    on[on["channel"] == ch]
+                    if budget is None
+                    else on[(on["channel"] == ch) & (on["budget"] == budget)]
+                )
+                for series, g in sub.groupby("_series", sort=False):
+                    stats = [
+                        (snr, *mean_ci(_finite(gs["mean_transmissions"]))) for snr, gs in g.groupby("snr_db")
+                    ]
+                    if stats:
+                        snr, m, h, _ = zip(*stats, strict=True)
+                        _curve(ax, snr, m, h, series, **looks.get(series, {}))
+                ax.set_title(ch if budget is None else f"{ch}, {budget}")
+                ax.set_xlabel(SNR_LABEL)
+                if j == 0:
+                    ax.set_ylabel("Mean transmissions per block")
+        _legend(fig, list(axes.flat), "mean, 95% CI")
+        return _save(fig, folder, "mean_transmissions_vs_snr")
+
+
 #: The sweep axes every figure above draws or pools on purpose (images and trials are the samples of each
-#: mean; the MCS is a function of channel and SNR under any policy). A table that varies along any other
-#: axis (:data:`mtgc_link.sweep.axes.AXES`) gets one set of figures per value of it, never a mean over it.
-FIGURE_AXES = frozenset({"codec", "channel", "snr", "budget", "mcs", "image", "trial"})
+#: mean; the MCS is a function of channel and SNR under any policy; protection and HARQ are drawn as lines,
+#: see :data:`LINE_AXES`). A table that varies along any other axis (:data:`mtgc_link.sweep.axes.AXES`)
+#: gets one set of figures per value of it, never a mean over it.
+FIGURE_AXES = frozenset(
+    {"codec", "channel", "snr", "budget", "mcs", "image", "trial", "protection", "harq_max_tx"}
+)
 
 
 def split_axes(df: pd.DataFrame) -> list[str]:
@@ -374,18 +729,25 @@ def split_axes(df: pd.DataFrame) -> list[str]:
     return [
         a.column
         for a in AXES
-        if a.name not in FIGURE_AXES and a.column in df and df[a.column].nunique(dropna=False) > 1
+        if a.name not in FIGURE_AXES
+        and a.column not in LINE_AXES
+        and a.column in df
+        and df[a.column].nunique(dropna=False) > 1
     ]
 
 
 def _figures(df: pd.DataFrame, out_dir: Path, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
+    df = _with_series(df)
     files: list[Path] = []
     for metric in metric_columns(df):
         files += plot_metric_vs_snr(df, metric, folder)
+        files += plot_quality_by_protection(df, metric, folder)
         files += plot_metric_vs_budget(df, metric, folder)
     files += plot_ber_bler(df, folder)
     files += plot_decode_failure(df, folder)
+    files += plot_segment_delivery(df, folder)
+    files += plot_mean_transmissions(df, folder)
     files += plot_image_grids(df, out_dir, folder)
     files += plot_bits_per_modality(df, folder)
     return files

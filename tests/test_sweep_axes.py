@@ -30,14 +30,14 @@ CFG = {
 }
 SHAPES = {"a": (32, 32, 3), "b": (24, 32, 3)}
 
-# A hypothetical transport axis, declared the way a real one is: values, key part (None at its default),
-# seed part (None: it does not change the channel realisation), the row column.
+# A hypothetical transport axis, declared the way a real one is (e.g. ``protection``): values, key part (None
+# at its default), seed part (None: it does not change the channel realisation), the row column.
 EXTRA = Axis(
-    "protection",
-    "protection",
-    lambda cfg, images: ["equal", "uep"],
-    6,
-    key=lambda cfg, v: None if v == "equal" else f"prot={v}",
+    "interleaver",
+    "interleaver",
+    lambda cfg, images: ["off", "on"],
+    8,
+    key=lambda cfg, v: None if v == "off" else f"il={v}",
     seed=None,
     cell=lambda cfg, v: v,
     scope="transport",
@@ -83,13 +83,13 @@ def test_a_new_axis_is_one_declaration(monkeypatch):
     monkeypatch.setattr(grid, "AXES", (*AXES, EXTRA))
     after, tasks = _expand(cfg)
     assert len(after) == 2 * len(before)
-    equal = [p for p in after if p.coords["protection"] == "equal"]
-    uep = [p for p in after if p.coords["protection"] == "uep"]
+    off = [p for p in after if p.coords["interleaver"] == "off"]
+    on = [p for p in after if p.coords["interleaver"] == "on"]
     # at its default value the new axis changes neither key nor seed: existing rows still resume
-    assert {(p.key, p.seed) for p in equal} == {(p.key, p.seed) for p in before}
-    assert all(p.key.endswith("|prot=uep") for p in uep)
-    # seed=None: both protections see the same channel realisations (common random numbers)
-    assert sorted(p.seed for p in uep) == sorted(p.seed for p in equal)
+    assert {(p.key, p.seed) for p in off} == {(p.key, p.seed) for p in before}
+    assert all(p.key.endswith("|il=on") for p in on)
+    # seed=None: both values see the same channel realisations (common random numbers)
+    assert sorted(p.seed for p in on) == sorted(p.seed for p in off)
     # a transport axis does not change the encoding: the tasks are the same, with twice the points
     assert len(tasks) == 8 and {len(t.points) for t in tasks} == {24}
 
@@ -115,7 +115,7 @@ def _table(extra: bool) -> pd.DataFrame:
     for codec in ("jpeg", "bpg"):
         for snr in (0.0, 10.0):
             for trial in (0, 1):
-                for prot in ("equal", "uep") if extra else ("equal",):
+                for prot in ("off", "on") if extra else ("off",):
                     rows.append(
                         dict(
                             codec=codec,
@@ -125,8 +125,8 @@ def _table(extra: bool) -> pd.DataFrame:
                             mcs_index=9,
                             image="a",
                             trial=trial,
-                            protection=prot,
-                            psnr=20.0 + snr + (5.0 if prot == "uep" else 0.0),
+                            interleaver=prot,
+                            psnr=20.0 + snr + (5.0 if prot == "on" else 0.0),
                         )
                     )
     return pd.DataFrame(rows)
@@ -136,7 +136,7 @@ def test_figures_split_by_an_axis_they_do_not_draw(monkeypatch, tmp_path):
     monkeypatch.setattr(plots, "AXES", (*AXES, EXTRA))
     assert plots.split_axes(_table(extra=False)) == []  # one value: nothing to split
     table = _table(extra=True)
-    assert plots.split_axes(table) == ["protection"]
+    assert plots.split_axes(table) == ["interleaver"]
     seen = {}
 
     def fake_figures(df, out_dir, folder):
@@ -146,9 +146,42 @@ def test_figures_split_by_an_axis_they_do_not_draw(monkeypatch, tmp_path):
     monkeypatch.setattr(plots, "load_results", lambda out: table)
     monkeypatch.setattr(plots, "_figures", fake_figures)
     plots.plot_results(tmp_path)
-    assert sorted(seen) == ["figures/protection=equal", "figures/protection=uep"]
-    for name, df in seen.items():  # each figure set sees one protection only: no mean across them
-        assert df["protection"].nunique() == 1 and name.endswith(df["protection"].iloc[0])
+    assert sorted(seen) == ["figures/interleaver=off", "figures/interleaver=on"]
+    for name, df in seen.items():  # each figure set sees one value only: no mean across them
+        assert df["interleaver"].nunique() == 1 and name.endswith(df["interleaver"].iloc[0])
         assert len(df) == len(table) // 2
-    mean_uep = seen["figures/protection=uep"]["psnr"].mean()
-    assert mean_uep == pytest.approx(seen["figures/protection=equal"]["psnr"].mean() + 5.0)
+    mean_on = seen["figures/interleaver=on"]["psnr"].mean()
+    assert mean_on == pytest.approx(seen["figures/interleaver=off"]["psnr"].mean() + 5.0)
+
+
+def test_the_transport_axes_protection_and_harq():
+    cfg = parse_config(CFG)
+    before, tasks_before = _expand(cfg)
+    both = parse_config({**CFG, "protection": ["equal", "separate", "uep"], "harq_max_tx": [1, 2]})
+    after, tasks = _expand(both)
+    assert len(after) == 6 * len(before)
+    default = [p for p in after if p.coords["protection"] == "equal" and p.coords["harq_max_tx"] == 1]
+    # at their defaults the axes change neither key nor seed, nor the config hash of a config without them
+    assert [(p.key, p.seed) for p in default] == [(p.key, p.seed) for p in before]
+    assert (
+        parse_config({**CFG, "protection": ["equal"], "harq_max_tx": [1]}).config_hash() == cfg.config_hash()
+    )
+    assert both.config_hash() != cfg.config_hash()
+    p = next(q for q in after if q.coords["protection"] == "uep" and q.coords["harq_max_tx"] == 2)
+    assert p.key.endswith("|t" + str(p.trial) + "|prot=uep|harq=2")
+    # no seed part: every protection and HARQ limit starts from the point's seed
+    twin = next(q for q in default if q.key == p.key.removesuffix("|prot=uep|harq=2"))
+    assert p.seed == twin.seed
+    # equal points share the tasks of before (HARQ spends beyond the budget: no new encoding); separate and
+    # uep change what fits, so their points are encoded per (protection, budget, MCS)
+    eq = [t for t in tasks if t.points[0].coords["protection"] == "equal"]
+    assert [(t.image, t.codec, t.max_bits) for t in eq] == [
+        (t.image, t.codec, t.max_bits) for t in tasks_before
+    ]
+    assert all(len(t.points) == 2 * len(b.points) for t, b in zip(eq, tasks_before, strict=True))
+    for t in tasks:
+        assert len({(q.coords["protection"], q.codec, q.image) for q in t.points}) == 1
+        if t.points[0].coords["protection"] != "equal":
+            assert len({(q.budget, q.mcs_index) for q in t.points}) == 1
+    assert len(tasks) == len(tasks_before) * 3
+    assert {"protection", "harq_max_tx"} <= set(axis_columns())

@@ -87,7 +87,9 @@ def test_yaml_errors(tmp_path):
         load_config(p)
 
 
-@pytest.mark.parametrize("name", ["demo", "kodak_snr_sweep", "bandwidth_sweep", "channels"])
+@pytest.mark.parametrize(
+    "name", ["demo", "kodak_snr_sweep", "bandwidth_sweep", "channels", "mtgc_tiny", "semantic_robustness"]
+)
 def test_shipped_configs_load(name):
     cfg = load_config(ROOT / "experiments" / "configs" / f"{name}.yaml")
     assert cfg.name == name

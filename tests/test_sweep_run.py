@@ -33,6 +33,9 @@ CFG = {
     "failure_policy": "gray",
     "metrics": ["psnr"],
     "save_images": {"max_images": 1},
+    # The cache accounting below counts rows' own decodes; the references' error-free decode (which shares
+    # the cache) is checked by test_references_share_the_decode_cache.
+    "references": False,
 }
 N_ROWS = 2 * 3 * 3
 
@@ -222,3 +225,31 @@ def test_adaptive_mcs_thresholds_measured_once_and_cached(tmp_path, monkeypatch)
     assert mcs_policy.select_mcs(table, t19 + 0.5) == 19
     assert mcs_policy.select_mcs(table, (t9 + t19) / 2) == 9
     assert mcs_policy.select_mcs(table, t3 - 5) == 3  # below every threshold: the lowest candidate
+
+
+def test_references_share_the_decode_cache(tmp_path):
+    """With the reference columns on, the error-free decode of the sent bytes goes through the decode cache:
+    the decoder still runs once per distinct payload (the sent bytes included), and the error-free PSNR is
+    the PSNR of the error-free rows."""
+    from mtgc_link.codecs.jpeg import JpegCodec
+
+    calls = {"decode": 0}
+    dec = JpegCodec.decode
+
+    def counting_decode(self, data):
+        calls["decode"] += 1
+        return dec(self, data)
+
+    JpegCodec.decode = counting_decode
+    try:
+        res = run_sweep(parse_config({**CFG, "references": True}), tmp_path, plots=False, progress=False)
+    finally:
+        JpegCodec.decode = dec
+    df = res.table
+    assert df["ref_error_free_status"].eq("ok").all()
+    clean = df[df["received_identical"].astype(bool)]
+    assert len(clean) and (clean["psnr"] == clean["ref_error_free_psnr"]).all()
+    sent = {(r.image, r.rx_payload_sha) for r in clean.itertuples()}
+    distinct = {(r.image, r.rx_payload_sha) for r in df.itertuples()}
+    assert calls["decode"] == len(distinct | sent) == len(distinct)  # the sent bytes were received too
+    assert (df["ref_floor_psnr"] < df.groupby("image")["psnr"].transform("max")).all()

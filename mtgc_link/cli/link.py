@@ -39,6 +39,21 @@ def transmit(
         "decode", "--crc-error", help="decode (corrupted bytes to the decoder) | drop."
     ),
     seed: int = typer.Option(0, "--seed", help="Channel and noise seed."),
+    protection: str = typer.Option(
+        "equal",
+        "--protection",
+        help="Transport of the codec's segments: equal (one stream) | separate (blocks of their own) | uep "
+        "(header and semantic segments at robust MCSs). See docs/link.md.",
+    ),
+    uep_mcs: list[str] | None = typer.Option(
+        None,
+        "--uep-mcs",
+        help="UEP MCSs, key=value (repeatable): header=<MCS> | semantic=<MCS> (absolute) or "
+        "header_offset=<n> | semantic_offset=<n> (steps below --mcs).",
+    ),
+    harq_max_tx: int = typer.Option(
+        1, "--harq-max-tx", help="Transmissions allowed per transport block (1 = no HARQ)."
+    ),
     settings: list[str] | None = typer.Option(None, "--set", help="Codec setting key=value (repeatable)."),
 ) -> None:
     """Send IMAGE over the link and write what the receiver gets to OUT; print a one-line summary."""
@@ -49,6 +64,7 @@ def transmit(
     from channels import ChannelConfig, PhyConfig
     from mtgc_link.codecs import get_codec
     from mtgc_link.link import Budget, run_link
+    from mtgc_link.transport import PROTECTIONS, Protection, UepMcs
 
     try:
         budget = Budget(uses=uses, cbr=cbr, prbs=prbs, slots=slots)
@@ -71,6 +87,22 @@ def transmit(
         raise _fail(2, f"--policy must be mean, gray or none, got {policy!r}")
     if crc_error not in ("decode", "drop"):
         raise _fail(2, f"--crc-error must be decode or drop, got {crc_error!r}")
+    if protection not in PROTECTIONS:
+        raise _fail(2, f"--protection must be one of {', '.join(PROTECTIONS)}, got {protection!r}")
+    if harq_max_tx < 1:
+        raise _fail(2, f"--harq-max-tx must be >= 1, got {harq_max_tx}")
+    try:
+        uep = {}
+        for item in uep_mcs or []:
+            key, sep, value = item.partition("=")
+            if not sep or key not in ("header", "semantic", "header_offset", "semantic_offset"):
+                raise ValueError(f"{item!r}: expected header|semantic|header_offset|semantic_offset=<int>")
+            uep[key] = int(value)
+        prot = Protection(protection, UepMcs(**uep))
+        for importance in (0, 1) if protection == "uep" else ():  # an unbuildable MCS fails here
+            prot.uep.mcs(importance, mcs, mcs_table)
+    except ValueError as exc:
+        raise _fail(2, f"--uep-mcs: {exc}") from None
     try:
         src = get_codec(codec, **parse_settings(settings))
     except (KeyError, TypeError, ValueError) as exc:
@@ -84,13 +116,28 @@ def transmit(
     import torch
 
     torch.set_num_threads(1)  # the PHY's tensors are small; extra intra-op threads only cost (docs/link.md)
-    res = run_link(
-        img, src, phy, budget, snr_db, seed=seed, policy=policy, metrics=("psnr",), crc_error=crc_error
-    )
+    try:
+        res = run_link(
+            img,
+            src,
+            phy,
+            budget,
+            snr_db,
+            seed=seed,
+            policy=policy,
+            metrics=("psnr",),
+            crc_error=crc_error,
+            protection=prot,
+            harq_max_tx=harq_max_tx,
+        )
+    except ValueError as exc:  # e.g. a HARQ limit the PHY refuses
+        raise _fail(2, str(exc)) from None
     ch = phy.channel.model.upper() + (
         f"-{phy.channel.profile}" if phy.channel.model in ("tdl", "cdl") else ""
     )
     typer.echo(f"{codec} [{src.backend}] {ch} SNR {snr_db:g} dB MCS {mcs}: " + res.summary())
+    if protection != "equal":
+        typer.echo(res.segments_summary())
     decoded = res.received.decoded
     if decoded is not None and decoded.info.get("used") is not None:
         from mtgc_link.cli.codec import guidance_summary

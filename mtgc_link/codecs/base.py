@@ -4,11 +4,16 @@ Images are ``numpy.ndarray`` of shape (H, W, 3), dtype uint8, RGB (``mtgc_link.i
 validates them and is re-exported here).
 The rate of a codec is always ``8 * len(Encoded.data)``: the bytes that are actually sent,
 headers included.
+
+A codec also says how its stream splits into ordered :class:`Segment` s of different importance
+(``segments`` / ``join_segments``), so that the transport (``mtgc_link.transport``) can send each segment in
+transport blocks of its own and protect the important ones more (docs/link.md, "Semantic-aware transport").
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +22,27 @@ import numpy as np
 from mtgc_link.images import check_image
 from mtgc_link.registry import Registry
 
-__all__ = ["CODECS", "Decoded", "Encoded", "RateControlError", "SourceCodec", "check_image"]
+__all__ = [
+    "CODECS",
+    "IMPORTANCE_BULK",
+    "IMPORTANCE_HEADER",
+    "IMPORTANCE_SEMANTIC",
+    "Decoded",
+    "Encoded",
+    "FitTest",
+    "RateControlError",
+    "Segment",
+    "SegmentsLost",
+    "SourceCodec",
+    "check_image",
+]
+
+#: Importance of a segment (lower = more important). The transport gives each class its own MCS under
+#: unequal error protection: ``header`` (without it nothing decodes), ``semantic`` (small guidance the
+#: decoder can do without), ``bulk`` (the rest, at the channel's MCS).
+IMPORTANCE_HEADER = 0
+IMPORTANCE_SEMANTIC = 1
+IMPORTANCE_BULK = 2
 
 
 class RateControlError(ValueError):
@@ -27,6 +52,26 @@ class RateControlError(ValueError):
         self.codec, self.max_bits, self.min_bits = codec, max_bits, min_bits
         floor = f"; the smallest it can send is {min_bits} bits" if min_bits is not None else ""
         super().__init__(f"{codec}: no setting fits max_bits={max_bits}{floor}")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One part of a codec's stream: ``kind`` (e.g. "header", "hci", "payload"), ``importance`` (lower =
+    more important; see ``IMPORTANCE_*``) and its bytes. ``SourceCodec.segments`` lists them in stream
+    order, so that the stream is the concatenation of their ``data``."""
+
+    kind: str
+    importance: int
+    data: bytes
+
+
+class SegmentsLost(ValueError):
+    """``join_segments`` cannot build a stream worth decoding from what arrived (a typed outcome, not a
+    crash): e.g. the MTGC header was lost. ``failure`` names the case for ``Decoded.info["failure"]``."""
+
+    def __init__(self, reason: str, failure: str = "segment_lost") -> None:
+        self.failure = failure
+        super().__init__(reason)
 
 
 @dataclass
@@ -60,6 +105,12 @@ class SourceCodec(ABC):
     #: True for codecs with a caption modality: ``encode`` then takes ``image_caption=`` (the image set's
     #: caption, used when no other caption source is configured).
     takes_caption: bool = False
+    #: The segment kinds this codec's streams can hold, in stream order (``segments`` returns a subset).
+    segment_kinds: tuple[str, ...] = ("payload",)
+    #: True for codecs whose ``encode`` takes ``fits=`` (a predicate on the candidate stream: the transport's
+    #: "does the protected stream fit the budget?"), so that their own rate control picks the setting. For the
+    #: others ``link.encode_for_budget`` searches ``max_bits`` downwards (see there).
+    supports_fit: bool = False
 
     @property
     def backend(self) -> str:
@@ -77,6 +128,31 @@ class SourceCodec(ABC):
     @abstractmethod
     def decode(self, data: bytes) -> Decoded:
         """Decode ``data``. Never raises on corrupted input: returns ``Decoded.failure(reason)``."""
+
+    # ------------------------------------------------------------------ segments (for the transport)
+    def segments(self, data: bytes) -> list[Segment]:
+        """The stream ``data`` as ordered segments (their ``data`` concatenated is ``data``).
+
+        Default: one ``payload`` segment of bulk importance. The classical image codecs keep it: their
+        header and body are not separately useful (a lost body leaves nothing to show, a lost header makes the
+        body unreadable), so splitting them would only cost a padded transport block (docs/link.md).
+        """
+        return [Segment("payload", IMPORTANCE_BULK, bytes(data))]
+
+    def join_segments(self, received: list[Segment | None]) -> bytes:
+        """The stream to decode from what arrived: ``received[i]`` is what arrived of the sender's i-th
+        segment (``segments(sent)[i]``): its bytes, possibly corrupted, or None when it was lost.
+
+        Default: the concatenation; a lost segment leaves nothing decodable (``SegmentsLost``).
+        """
+        lost = [i for i, s in enumerate(received) if s is None]
+        if lost:
+            raise SegmentsLost(f"{self.name}: segment(s) {lost} lost in transport", failure="segment_lost")
+        return b"".join(s.data for s in received)
+
+
+#: ``fits(data) -> bool``: the transport's test of a candidate stream (see ``SourceCodec.supports_fit``).
+FitTest = Callable[[bytes], bool]
 
 
 #: The codec registry. Built-ins: every public module (and sub-package) of ``mtgc_link.codecs``, imported on

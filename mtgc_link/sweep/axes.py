@@ -35,7 +35,9 @@ class Axis:
     key(cfg, v): the point key's part, None to leave it out. seed(cfg, v): the part entering the channel
     seed, None for none (the codec axis has none: every codec sees the same channel realisations).
     cell(cfg, v): the value written to ``column``. scope: what the axis changes; "source" axes (with the
-    payload bits) decide which points share one encoding.
+    payload bits) decide which points share one encoding. refits(cfg, v): True where this value changes
+    which encodings fit the budget beyond its payload bits (a protection that sends segments in whole slots
+    of their own): such points share an encoding only with points of the same value, budget and MCS.
     """
 
     name: str
@@ -46,6 +48,7 @@ class Axis:
     seed: Callable[[SweepConfig, Any], Any] | None
     cell: Callable[[SweepConfig, Any], Any]
     scope: Literal["source", "channel", "transport", "repeat"]
+    refits: Callable[[SweepConfig, Any], bool] | None = None
 
     @property
     def derived(self) -> bool:
@@ -127,6 +130,32 @@ AXES: tuple[Axis, ...] = (
         seed=lambda cfg, t: t,
         cell=lambda cfg, t: t,
         scope="repeat",
+    ),
+    # Transport axes (docs/link.md). No seed part: every protection and HARQ limit starts from the point's
+    # seed. Under "equal" (and for a one-segment codec under any protection) the stream is sent with it, so
+    # those rows see the very channel realisation of today's rows; under "separate"/"uep" each segment's group
+    # of blocks gets a seed derived from it and the segment kind -- the same for both profiles (the HCI at
+    # the channel's MCS sees one realisation under either), other than the equal stream's.
+    Axis(
+        "protection",
+        "protection",
+        lambda cfg, images: list(cfg.protection),
+        6,
+        key=lambda cfg, v: None if v == "equal" else f"prot={v}",
+        seed=None,
+        cell=lambda cfg, v: v,
+        scope="transport",
+        refits=lambda cfg, v: v != "equal",
+    ),
+    Axis(
+        "harq_max_tx",
+        "harq_max_tx",
+        lambda cfg, images: [int(n) for n in cfg.harq_max_tx],
+        7,
+        key=lambda cfg, n: None if n == 1 else f"harq={n}",
+        seed=None,
+        cell=lambda cfg, n: int(n),
+        scope="transport",
     ),
 )
 

@@ -28,6 +28,13 @@ from pydantic import (
 from channels.config import ChannelConfig, PhyConfig
 from channels.models import check_channel_model
 from mtgc_link.link import Budget
+from mtgc_link.transport import (
+    DEFAULT_HEADER_OFFSET,
+    DEFAULT_SEMANTIC_OFFSET,
+    PROTECTIONS,
+    UepMcs,
+    lowest_mcs,
+)
 
 
 class ConfigError(ValueError):
@@ -215,6 +222,29 @@ class McsPolicy(_Strict):
         )
 
 
+class UepMcsSpec(_Strict):
+    """MCS of the protected segment classes under ``protection: uep`` (``mtgc_link.transport.UepMcs``).
+
+    header / semantic: an absolute MCS index (of ``phy.mcs_table``), or null: ``header_offset`` /
+    ``semantic_offset`` steps below the point's MCS, floored at the lowest MCS the PHY builds. Never above the
+    point's MCS. The bulk (HCI, the classical codecs' payload) always rides at the point's MCS. Defaults:
+    measured in docs/link.md ("UEP default").
+    """
+
+    header: int | None = Field(None, ge=0, le=28)
+    semantic: int | None = Field(None, ge=0, le=28)
+    header_offset: int = Field(DEFAULT_HEADER_OFFSET, ge=0, le=28)
+    semantic_offset: int = Field(DEFAULT_SEMANTIC_OFFSET, ge=0, le=28)
+
+    def to_uep(self) -> UepMcs:
+        return UepMcs(self.header, self.semantic, self.header_offset, self.semantic_offset)
+
+
+# SweepConfig fields added after configs were in use: dumped (hence hashed by ``config_hash``, the key of
+# resumed rows) only when they differ from their default, so that a config leaving them alone keeps its hash.
+_SWEEP_DUMPED_IF_SET = ("protection", "harq_max_tx", "uep_mcs", "references")
+
+
 class SaveImages(_Strict):
     """Decoded images saved for the image grid (trial 0 of each listed SNR; empty list: none)."""
 
@@ -238,6 +268,60 @@ class SweepConfig(_Strict):
     metrics: list[str] = Field(default_factory=lambda: ["psnr", "ms-ssim"], min_length=1)
     save_images: SaveImages = Field(default_factory=SaveImages)
     decode_cache: bool = True
+    protection: list[Literal[PROTECTIONS]] = Field(
+        default_factory=lambda: ["equal"],
+        min_length=1,
+        description="transport protection profiles (a sweep axis): equal | separate | uep (docs/link.md)",
+    )
+    harq_max_tx: list[int] = Field(
+        default_factory=lambda: [1],
+        min_length=1,
+        description="transmissions allowed per transport block (a sweep axis; 1 = no HARQ)",
+    )
+    uep_mcs: UepMcsSpec = Field(default_factory=UepMcsSpec)
+    references: bool = Field(
+        True,
+        description="reference columns per row: the codec error-free, BPG + capacity, the failure-policy "
+        "floor (mtgc_link.sweep.reference; drawn on the quality-vs-SNR figures)",
+    )
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        for name in _SWEEP_DUMPED_IF_SET:
+            default = type(self).model_fields[name].get_default(call_default_factory=True)
+            used = name == "uep_mcs" and "uep" in self.protection  # a uep sweep's hash pins its MCSs
+            if name in data and getattr(self, name) == default and not used:
+                del data[name]
+        return data
+
+    @field_validator("protection", "harq_max_tx")
+    @classmethod
+    def _distinct(cls, v: list) -> list:
+        if len(set(v)) != len(v):
+            raise ValueError("values must be distinct")
+        return v
+
+    @field_validator("harq_max_tx")
+    @classmethod
+    def _harq_range(cls, v: list[int]) -> list[int]:
+        if any(n < 1 or n > 16 for n in v):
+            raise ValueError("harq_max_tx values must lie in 1..16 (transmissions per transport block)")
+        return v
+
+    @model_validator(mode="after")
+    def _uep_buildable(self) -> SweepConfig:
+        low = None
+        for which in ("header", "semantic"):
+            absolute = getattr(self.uep_mcs, which)
+            if absolute is not None:
+                low = lowest_mcs(self.phy.mcs_table) if low is None else low
+                if absolute < low:
+                    raise ValueError(
+                        f"uep_mcs.{which} = {absolute}: the PHY builds MCS {low} and up of table "
+                        f"{self.phy.mcs_table} (code rate >= 1/5)"
+                    )
+        return self
 
     @field_validator("metrics")
     @classmethod

@@ -7,7 +7,8 @@ the order in which points run or on the number of workers.
 
 A task groups the points that share their source coordinates (image, codec) and payload bits, whatever
 budget or MCS gave those bits: the image is encoded once per task and decoded once per distinct received
-payload within it.
+payload within it. An axis value that changes what fits beyond the payload bits (``Axis.refits``: a
+protection sending each segment in whole slots of its own) also keys the task, with the budget and the MCS.
 """
 
 from __future__ import annotations
@@ -91,6 +92,7 @@ def expand(
     tasks: dict[tuple, Task] = {}
     bits_memo: dict[tuple, int] = {}
     source = [a.name for a in AXES if a.scope == "source"]
+    refitting = [a for a in AXES if a.refits is not None]
     for combo in itertools.product(*(a.values(cfg, names) for a in loops)):
         coords = {a.name: v for a, v in zip(loops, combo, strict=True)}
         coords["mcs"] = int(mcs_for(coords["channel"], coords["snr"]))
@@ -101,6 +103,9 @@ def expand(
             bits_memo[bk] = int(payload_bits(*bk))
         bits = bits_memo[bk]
         tk = (*(coords[n] for n in source), bits)
+        refit = tuple((a.name, coords[a.name]) for a in refitting if a.refits(cfg, coords[a.name]))
+        if refit:  # the fit depends on the slots of the budget at the MCS, not only on its bits
+            tk += (*refit, coords["budget"], coords["mcs"])
         task = tasks.setdefault(tk, Task(coords["image"], coords["codec"], bits))
         p = Point(len(points), coords, point_key(cfg, coords), point_seed(cfg, coords))
         points.append(p)

@@ -49,6 +49,8 @@ class Row:
     width: int = col("image width", "px")
     trial: int = col("trial number (channel realisation)")
     seed: int = col("channel seed (config seed + channel-side coordinates)")
+    protection: str = col("transport protection: equal, separate or uep (docs/link.md)")
+    harq_max_tx: int = col("transmissions allowed per transport block (1 = no HARQ)")
     # --- source
     payload_bits: int = col("payload bits the budget carries at this MCS", "bits")
     bits_sent: int = col("8 x bytes the codec produced, headers included", "bits")
@@ -56,15 +58,20 @@ class Row:
     segment_bits: str = col("JSON {segment: bits} for codecs with named segments (MTGC)")
     codec_trained: str = col("yes/no for codecs with weights (MTGC), else empty")
     # --- link
-    channel_uses: int = col("channel uses spent", "channel uses")
+    channel_uses: int = col("channel uses spent, retransmissions included", "channel uses")
+    channel_uses_first: int = col(
+        "channel uses of the first transmission of every block (<= budget_uses)", "channel uses"
+    )
     cbr: float = col("channel_uses / (3 H W) spent")
-    slots: int = col("slots spent")
+    slots: int = col("slots spent, retransmissions included")
     bits: int = col("payload bits sent over the PHY", "bits")
-    bit_errors: int = col("payload bit errors after decoding", "bits")
+    bit_errors: int = col("payload bit errors after decoding (after the last transmission)", "bits")
     ber: float = col("bit_errors / bits")
-    blocks: int = col("transport blocks sent")
-    block_errors: int = col("transport blocks whose CRC failed")
-    bler: float = col("block_errors / blocks")
+    blocks: int = col("transport blocks sent (each counted once)")
+    block_errors: int = col("transport blocks whose CRC failed at their last transmission")
+    bler: float = col("block_errors / blocks (residual, after HARQ)")
+    transmissions: int = col("transmissions of all transport blocks (= blocks without HARQ)")
+    mean_transmissions: float = col("transmissions / blocks")
     received_identical: bool | None = col("received bytes == sent bytes")
     rx_payload_sha: str = col("first 16 hex digits of the received bytes' SHA-256")
     # --- receiver
@@ -75,6 +82,26 @@ class Row:
     policy_applied: bool = col("the failure policy supplied the picture")
     crc_error: str = col("decode or drop: what the receiver does with CRC failures")
     decode_cache_hit: bool = col("decoded from the sweep's decode cache")
+    # --- per segment (docs/link.md): delivered | corrupted | lost | absent; empty where the codec has no such
+    # segment; uses: channel uses spent on it, retransmissions included
+    segments_rx: str = col(
+        "JSON {segment kind: {status, uses, bytes, mcs}} of every segment kind of the codec"
+    )
+    seg_header: str = col("MTGC header: delivered, corrupted, lost or absent")
+    seg_header_uses: float | None = col("channel uses spent on the MTGC header", "channel uses")
+    seg_caption: str = col("MTGC caption segment: delivered, corrupted, lost or absent")
+    seg_caption_uses: float | None = col("channel uses spent on the caption", "channel uses")
+    seg_spw: str = col("MTGC SPW segment: delivered, corrupted, lost or absent")
+    seg_spw_uses: float | None = col("channel uses spent on the SPWs", "channel uses")
+    seg_hci: str = col("MTGC HCI segment: delivered, corrupted, lost or absent")
+    seg_hci_uses: float | None = col("channel uses spent on the HCI", "channel uses")
+    seg_payload: str = col("one-segment codecs' payload: delivered, corrupted, lost or absent")
+    seg_payload_uses: float | None = col("channel uses spent on the payload", "channel uses")
+
+
+#: The segment kinds with flat ``seg_<kind>`` / ``seg_<kind>_uses`` columns (MTGC's and the one-segment
+#: codecs' "payload"); other codecs' kinds are in ``segments_rx`` only.
+SEGMENT_COLUMNS = ("header", "caption", "spw", "hci", "payload")
 
 
 #: The times columns (seconds), after the metrics.

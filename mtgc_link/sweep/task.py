@@ -17,12 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from mtgc_link.link import Budget, deliver, encode_for_budget, evaluate
-from mtgc_link.sweep import store
+from mtgc_link.sweep import reference, store
 from mtgc_link.sweep.axes import AXES
 from mtgc_link.sweep.cache import DecodeCache
 from mtgc_link.sweep.config import ImagesConfig, SweepConfig, build_phy
 from mtgc_link.sweep.grid import Point, Task
-from mtgc_link.sweep.rows import Row
+from mtgc_link.sweep.rows import SEGMENT_COLUMNS, Row
+from mtgc_link.transport import Fit, Protection, segments_table
 
 
 @dataclass
@@ -73,14 +74,70 @@ def run_task(ctx: SweepContext, task: Task, emit) -> int:
     cfg = ctx.config
     image = images_of(cfg.images)[task.image]
     codec = codec_for(cfg, task.codec)
-    src = encode_for_budget(codec, image, task.max_bits, caption=captions_of(cfg.images).get(task.image))
+    caption = captions_of(cfg.images).get(task.image)
+    src = encode_for_budget(
+        codec, image, task.max_bits, caption=caption, fit=_fit_of(cfg, task, codec, image)
+    )
     cache = DecodeCache(codec, Path(ctx.out_dir) / "cache" / "decoded") if cfg.decode_cache else None
     mean_rgb = np.asarray(ctx.mean_rgb)
     segments = (src.encoded.info.get("segments") if src.encoded is not None else None) or {}
     metric_memo: dict = {}  # the same received image (error-free trials, fallback images) is scored once
+    refs: dict = {}
+    if cfg.references:  # before the points: the error-free decode goes through the cache too
+        sent = src.encoded.data if src.encoded is not None else None
+        decode = cache.decode if cache is not None else None
+        refs.update(
+            reference.error_free(
+                codec, sent, image, cfg.metrics, decode, policy=cfg.failure_policy, mean_rgb=mean_rgb
+            )
+        )
+        refs.update(reference.failure_floor(image, cfg.failure_policy, mean_rgb, cfg.metrics))
     for p in task.points:
-        emit(run_point(ctx, p, image, codec, src, cache, mean_rgb, segments, metric_memo))
+        row = run_point(ctx, p, image, codec, src, cache, mean_rgb, segments, metric_memo)
+        row.update(refs)
+        emit(row)
     return len(task.points)
+
+
+def _capacity_reference(cfg: SweepConfig, p: Point, image, mean_rgb, uses: int, model: str, rx) -> dict:
+    """'BPG + capacity' for this row: BPG given the Shannon bits of the budget at the point's SNR (AWGN:
+    uses x log2(1 + SNR); fading: this realisation's capacity per data RE x uses, outage-style), decoded
+    error-free. NaN under fading when nothing was sent (no realisation was drawn)."""
+    if model == "awgn":
+        bits = reference.capacity_bits_for(uses, p.snr_db)
+    else:
+        cap = float(getattr(rx, "capacity_bits", 0.0) or 0.0) if rx is not None else 0.0
+        data_res = int(getattr(rx, "data_res_first", 0) or 0) if rx is not None else 0
+        bits = reference.capacity_bits_for(uses, p.snr_db, cap, data_res) if data_res else float("nan")
+    return reference.capacity_bound(image, bits, cfg.metrics, policy=cfg.failure_policy, mean_rgb=mean_rgb)
+
+
+def protection_of(cfg: SweepConfig, p: Point) -> Protection:
+    return Protection(p.coords.get("protection", "equal"), cfg.uep_mcs.to_uep())
+
+
+def _fit_of(cfg: SweepConfig, task: Task, codec, image) -> Fit | None:
+    """The transport's fit test of the task's encoding: None under ``equal`` (the payload bits decide);
+    otherwise the protected stream must fit the budget at the MCS (the grid keys such tasks by protection,
+    budget and MCS, so every point of the task shares them)."""
+    p = task.points[0]
+    prot = protection_of(cfg, p)
+    if prot.name == "equal":
+        return None
+    budget = cfg.budgets[p.budget].to_budget()
+    phy = budget.phy_config(build_phy(cfg.phy, cfg.channels[p.channel], p.mcs_index))
+    return Fit(codec, prot, phy, budget.channel_uses(image.shape[0], image.shape[1], phy))
+
+
+def _segment_columns(codec, outcomes) -> dict:
+    """``segments_rx`` and the flat ``seg_<kind>`` / ``seg_<kind>_uses`` columns of a row."""
+    table = segments_table(codec, outcomes)
+    out: dict = {"segments_rx": json.dumps(table)}
+    for kind in SEGMENT_COLUMNS:
+        got = table.get(kind)
+        out[f"seg_{kind}"] = got["status"] if got is not None else ""
+        out[f"seg_{kind}_uses"] = float(got["uses"]) if got is not None else None
+    return out
 
 
 def _segment_bits(segments: dict) -> str:
@@ -122,6 +179,8 @@ def run_point(ctx, p: Point, image, codec, src, cache, mean_rgb, segments, metri
         mean_rgb,
         cfg.crc_error,
         decode=cache.decode if cache is not None else None,
+        protection=protection_of(cfg, p),
+        harq_max_tx=int(p.coords.get("harq_max_tx", 1)),
     )
     rx, received = d.reception, d.received
     hit = bool(rx is not None and cache is not None and cache.last_hit and received.decoded is not None)
@@ -163,12 +222,15 @@ def run_point(ctx, p: Point, image, codec, src, cache, mean_rgb, segments, metri
         width=w,
         trial=p.trial,
         seed=p.seed,
+        protection=protection_of(cfg, p).name,
+        harq_max_tx=int(p.coords.get("harq_max_tx", 1)),
         payload_bits=src.max_bits,
         bits_sent=src.bits,
         bpp=src.bits / (h * w),
         segment_bits=_segment_bits(segments),
         codec_trained=_trained(src),
         channel_uses=spent,
+        channel_uses_first=int(rx.channel_uses_first) if rx is not None else 0,
         cbr=spent / (3 * h * w),
         slots=int(rx.slots) if rx is not None else 0,
         bits=int(rx.bits) if rx is not None else 0,
@@ -177,6 +239,8 @@ def run_point(ctx, p: Point, image, codec, src, cache, mean_rgb, segments, metri
         blocks=int(rx.blocks) if rx is not None else 0,
         block_errors=int(rx.block_errors) if rx is not None else 0,
         bler=float(rx.bler) if rx is not None else float("nan"),
+        transmissions=int(rx.transmissions) if rx is not None else 0,
+        mean_transmissions=float(rx.mean_transmissions) if rx is not None else float("nan"),
         received_identical=(rx.payload == src.encoded.data) if rx is not None else None,
         rx_payload_sha=hashlib.sha256(rx.payload).hexdigest()[:16] if rx is not None else "",
         decode_status=received.status,
@@ -186,6 +250,7 @@ def run_point(ctx, p: Point, image, codec, src, cache, mean_rgb, segments, metri
         policy_applied=received.policy_applied,
         crc_error=cfg.crc_error,
         decode_cache_hit=hit,
+        **_segment_columns(codec, d.segments),
     )
     out = asdict(row)
     for name in cfg.metrics:
@@ -211,4 +276,6 @@ def run_point(ctx, p: Point, image, codec, src, cache, mean_rgb, segments, metri
             out["image_file"] = path.relative_to(ctx.out_dir).as_posix()
     for a in AXES:  # an axis that is not a Row field still gets its column
         out.setdefault(a.column, a.cell(cfg, p.coords[a.name]))
+    if cfg.references:
+        out.update(_capacity_reference(cfg, p, image, mean_rgb, uses, phy.channel.model, rx))
     return out

@@ -188,3 +188,51 @@ def parse_bitstream(data: bytes) -> Bitstream:
         pos = end
     stream.trailing_bytes = max(0, len(data) - pos)
     return stream
+
+
+# ------------------------------------------------------------------------------- segments for the transport
+# The transport (mtgc_link.transport) may send the header and each segment in transport blocks of their own.
+# These two functions cut a stream into those parts and put it back together from what arrived; the byte
+# format above is untouched: a stream is always exactly its parts concatenated.
+
+
+def split_parts(data: bytes) -> list[tuple[str, bytes]]:
+    """The stream as ``[("header", bytes), (modality, payload + CRC-16), ...]`` in stream order (the byte
+    spans of :func:`parse_bitstream`); joined they are ``data``. Raises HeaderError, and ValueError for a
+    stream that is not whole (a segment cut short, or bytes after the last one)."""
+    data = bytes(data)
+    stream = parse_bitstream(data)
+    if stream.trailing_bytes or any(end > len(data) for _, end in stream.spans.values()):
+        raise ValueError("not a whole MTGC stream (a segment is cut short or bytes follow the last one)")
+    return [(name, data[start:end]) for name, (start, end) in stream.spans.items()]
+
+
+def erasure(size: int) -> bytes:
+    """``size`` bytes (>= 2) standing for a segment that was lost: zeros and a CRC-16 that never matches
+    them, so the parser drops that segment ("CRC-16 mismatch") and every other one keeps its place."""
+    if size < SEGMENT_CRC_BYTES:
+        raise ValueError(f"a segment has at least {SEGMENT_CRC_BYTES} bytes (its CRC), got {size}")
+    body = bytes(size - SEGMENT_CRC_BYTES)
+    return body + struct.pack(">H", crc16(body) ^ 0xFFFF)
+
+
+def join_parts(header: bytes, parts: list[bytes | None]) -> bytes:
+    """Inverse of :func:`split_parts` from what arrived: ``header`` (possibly corrupted) and ``parts[j]``,
+    the j-th segment after it (payload + CRC, possibly corrupted) or None when it was lost.
+
+    A lost segment becomes an :func:`erasure` of the length the header gives it, so the decoder drops exactly
+    that modality. A header whose CRC fails gives no lengths (nor one that disagrees with the parts): the
+    parts are concatenated as they are (lost ones as nothing) and the decoder reports what it finds.
+    """
+    header = bytes(header)
+    as_they_are = header + b"".join(p or b"" for p in parts)
+    try:
+        _, lengths, size = parse_header(header)
+    except HeaderError:
+        return as_they_are
+    if size != len(header) or len(parts) != len(lengths):  # only a corruption under a valid CRC-32
+        return as_they_are
+    out = [header]
+    for m, part in zip(lengths, parts, strict=True):
+        out.append(bytes(part) if part is not None else erasure(lengths[m] + SEGMENT_CRC_BYTES))
+    return b"".join(out)

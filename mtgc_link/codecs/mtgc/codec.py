@@ -24,7 +24,20 @@ from typing import Any
 import numpy as np
 
 import mtgc_link.codecs.mtgc.bitstream as bs
-from mtgc_link.codecs.base import CODECS, Decoded, Encoded, RateControlError, SourceCodec, check_image
+from mtgc_link.codecs.base import (
+    CODECS,
+    IMPORTANCE_BULK,
+    IMPORTANCE_HEADER,
+    IMPORTANCE_SEMANTIC,
+    Decoded,
+    Encoded,
+    FitTest,
+    RateControlError,
+    Segment,
+    SegmentsLost,
+    SourceCodec,
+    check_image,
+)
 from mtgc_link.codecs.mtgc.caption import (
     CaptionDecodeError,
     CaptionerUnavailable,
@@ -35,6 +48,16 @@ from mtgc_link.codecs.mtgc.caption import (
 from mtgc_link.codecs.mtgc.hci import DEFAULT_Q, HCIDecodeError, decode_hci, encode_hci, hci_size
 from mtgc_link.codecs.mtgc.ratecontrol import Rung, ladder_for
 from mtgc_link.images import MAX_PIXELS, is_image_file
+
+#: Importance of each part of the stream for the transport (docs/link.md): without the header nothing
+#: decodes; the caption and the SPWs are small semantic guidance (tens of bytes) the decoder can do without;
+#: the HCI is the bulk (hundreds of bytes), sent at the channel's MCS even under unequal error protection.
+SEGMENT_IMPORTANCE = {
+    "header": IMPORTANCE_HEADER,
+    "caption": IMPORTANCE_SEMANTIC,
+    "spw": IMPORTANCE_SEMANTIC,
+    "hci": IMPORTANCE_BULK,
+}
 
 
 @functools.lru_cache(maxsize=4)
@@ -125,6 +148,8 @@ class MTGCCodec(SourceCodec):
 
     name = "mtgc"
     takes_caption = True
+    segment_kinds = ("header", *bs.MODALITIES)
+    supports_fit = True
 
     def __init__(
         self,
@@ -238,14 +263,19 @@ class MTGCCodec(SourceCodec):
         caption: str | None = None,
         image_id: str | None = None,
         image_caption: str | None = None,
+        fits: FitTest | None = None,
     ) -> Encoded:
         """uint8 (H, W, 3) -> Encoded. ``quality``: a ladder rung index (0 = richest); ``max_bits``: the
         first rung that fits; neither: the default setting. ``caption`` replaces every other caption source;
         ``image_id`` (a file name) selects the caption in ``captions_file``; ``image_caption`` (the image
-        set's caption) is used when neither the codec setting nor the file has one."""
+        set's caption) is used when neither the codec setting nor the file has one. ``fits`` (with
+        ``max_bits``): a rung must also pass ``fits(stream)`` -- the transport's test that the stream, cut
+        into segments and protected, fits the channel budget (``mtgc_link.transport``)."""
         image = check_image(image)
         if max_bits is not None and quality is not None:
             raise ValueError("mtgc: give max_bits or quality, not both")
+        if fits is not None and max_bits is None:
+            raise ValueError("mtgc: fits= needs max_bits")
         h, w = image.shape[:2]
         if h > 0xFFFF or w > 0xFFFF or h * w > MAX_PIXELS:
             raise ValueError(
@@ -289,7 +319,7 @@ class MTGCCodec(SourceCodec):
                 if not payloads:  # e.g. the caption-only rung without a caption: nothing worth sending
                     continue
                 smallest = min(8 * len(data), smallest or 8 * len(data))
-                if 8 * len(data) <= max_bits:
+                if 8 * len(data) <= max_bits and (fits is None or fits(data)):
                     rung_index = i
                     break
             else:
@@ -332,6 +362,26 @@ class MTGCCodec(SourceCodec):
         if note:
             info["note"] = note
         return Encoded(data, info)
+
+    # ------------------------------------------------------------------ segments (for the transport)
+    def segments(self, data: bytes) -> list[Segment]:
+        """The header, then each present modality (payload + its CRC-16) in stream order, with their
+        importance (``SEGMENT_IMPORTANCE``). A stream that does not parse whole is one ``payload``."""
+        try:
+            parts = bs.split_parts(data)
+        except ValueError:  # HeaderError included: not a stream this codec made
+            return super().segments(data)
+        return [Segment(kind, SEGMENT_IMPORTANCE[kind], part) for kind, part in parts]
+
+    def join_segments(self, received: list[Segment | None]) -> bytes:
+        """The stream from what arrived. A lost caption / HCI / SPW segment becomes an erasure of its length
+        (from the header) that fails its CRC, so the decoder drops exactly that modality and uses the rest
+        (``bitstream.join_parts``); a lost header leaves nothing to decode (``SegmentsLost``, header_lost)."""
+        if len(received) == 1 and (received[0] is None or received[0].kind == "payload"):
+            return super().join_segments(received)
+        if not received or received[0] is None:
+            raise SegmentsLost("mtgc header lost in transport: nothing can be decoded", failure="header_lost")
+        return bs.join_parts(received[0].data, [s.data if s is not None else None for s in received[1:]])
 
     # ------------------------------------------------------------------ decode
     def parse_guidance(self, data: bytes) -> Guidance | Decoded:
