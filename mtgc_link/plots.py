@@ -444,7 +444,7 @@ def plot_metric_vs_budget(df: pd.DataFrame, metric: str, folder: Path) -> list[P
                     )
                     if stats:
                         x, m, h, _ = zip(*stats, strict=True)
-                        _curve(ax, x, m, h, series, marker="s", **looks.get(series, {}))
+                        _curve(ax, x, m, h, series, **{"marker": "s", **looks.get(series, {})})
                 ax.set_title(f"{ch}, SNR {snr:g} dB")
                 ax.set_xlabel(CBR_LABEL)
                 if j == 0:

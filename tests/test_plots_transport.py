@@ -294,3 +294,22 @@ def test_an_old_table_draws_no_reference_lines(captured, tmp_path):
     plots.plot_metric_vs_snr(table(transport=False, refs=False, segments=False), "psnr", tmp_path)
     lines = captured["psnr_vs_snr__cbr_0.02"]["AWGN, cbr=0.02, MCS 9"]
     assert set(lines) == set(CODECS)
+
+
+def test_metric_vs_budget_with_transport_lines(captured, tmp_path):
+    """Two budgets and the transport axes: one line per (codec, protection, HARQ) across the budgets (the
+    semantic_robustness sweep crashed here on a duplicated marker style)."""
+    df = table()
+    wide = df.copy()
+    wide["budget"], wide["cbr_budget"] = "cbr=0.05", 0.05
+    wide["psnr"] = wide["psnr"] + 2.0
+    both = pd.concat([df, wide], ignore_index=True)
+    files = plots.plot_metric_vs_budget(both, "psnr", tmp_path)
+    assert files
+    panels = captured["psnr_vs_budget"]
+    lines = next(iter(panels.values()))
+    line = lines["mtgc, uep, HARQ 4"]
+    assert (
+        list(line.get_xdata()) == [0.02, 0.05]
+        and line.get_marker() != lines["mtgc, equal, HARQ off"].get_marker()
+    )
