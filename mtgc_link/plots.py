@@ -627,17 +627,17 @@ def plot_segment_delivery(df: pd.DataFrame, folder: Path) -> list[Path]:
     looks = _looks(df)
     channels = list(dict.fromkeys(df["channel"]))
     budgets = list(dict.fromkeys(df["budget"])) if "budget" in df else [None]
-    grid = [(k, b) for k in kinds for b in budgets]
+    cols = [(ch, b) for ch in channels for b in budgets]  # rows: segment kinds; columns: channel x budget
     with plt.rc_context(paper_style()):
         fig, axes = plt.subplots(
-            len(grid),
-            len(channels),
-            figsize=(3.2 * len(channels), 1.9 * len(grid)),
+            len(kinds),
+            len(cols),
+            figsize=(3.5 * len(cols), 1.9 * len(kinds)),
             squeeze=False,
             sharey=True,
         )
-        for i, (kind, budget) in enumerate(grid):
-            for j, ch in enumerate(channels):
+        for i, kind in enumerate(kinds):
+            for j, (ch, budget) in enumerate(cols):
                 ax = axes[i][j]
                 sub = (
                     df[df["channel"] == ch]
@@ -660,7 +660,7 @@ def plot_segment_delivery(df: pd.DataFrame, folder: Path) -> list[Path]:
                     f"{kind} segment, {ch}" + ("" if budget is None or len(budgets) == 1 else f", {budget}")
                 )
                 ax.set_ylim(-0.03, 1.03)
-                if i == len(grid) - 1:
+                if i == len(kinds) - 1:
                     ax.set_xlabel(SNR_LABEL)
                 if j == 0:
                     ax.set_ylabel("Delivered (of sent)")
