@@ -14,7 +14,13 @@ MODULES = (
     "channels.mcs",  # MCS lookup, slot geometry / TB size, channel uses <-> bits, Shannon, Eb/N0
     "mtgc_link.codecs.mtgc.budget",  # the bit-budget table cells
     "mtgc_link.link",  # Budget: label, channel_uses, payload_bits
-    "mtgc_link.plots",  # mean_ci, wilson
+    "mtgc_link.plots",  # mean_ci, wilson, metric_label
+    "mtgc_link.codecs.base",  # coerce_settings
+    "mtgc_link.cli.codec",  # strict JSON for rd --json
+    "mtgc_link.codecs.sandbox",  # failure reasons without memory addresses
+    "mtgc_link.sweep.grid",  # derive_seed
+    "mtgc_link.sweep.store",  # safe_name
+    "mtgc_link.sweep.reference",  # shannon_bits, capacity_bits_for
 )
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 

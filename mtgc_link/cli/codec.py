@@ -24,34 +24,53 @@ ProfileOpt = typer.Option(
 )
 
 
+def _json_safe(value: Any) -> Any:
+    """Non-finite floats -> None (JSON has no Infinity or NaN; PSNR of an identical image is +inf).
+
+    >>> _json_safe({"psnr": float("inf"), "x": [1.5, float("nan")]})
+    {'psnr': None, 'x': [1.5, None]}
+    """
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def fail(code: int, message: str) -> typer.Exit:
     """Print a one-line reason on stderr and return the Exit to raise (never a traceback)."""
     typer.echo(" ".join(str(message).split()), err=True)
     return typer.Exit(code)
 
 
-def parse_settings(items: list[str] | None) -> dict[str, Any]:
-    """``--set key=value`` options -> codec settings (ints and floats converted)."""
-    out: dict[str, Any] = {}
+def parse_settings(items: list[str] | None, codec: str | None = None) -> dict[str, Any]:
+    """``--set key=value`` options -> codec settings, typed as the codec declares them
+    (``codecs.base.coerce_settings``: ``strict=false`` is False, ``caption=42`` the text "42"); without
+    ``codec``, ints and floats are converted and the rest stays text."""
+    raw: dict[str, str] = {}
     for item in items or []:
-        key, sep, raw = item.partition("=")
-        if not sep or not key:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
             raise fail(EXIT_BAD_ARGS, f"--set expects key=value, got {item!r}")
-        value: Any = raw
-        for conv in (int, float):
-            try:
-                value = conv(raw)
-                break
-            except ValueError:
-                pass
-        out[key.strip()] = value
-    return out
+        raw[key.strip()] = value
+    from mtgc_link.codecs.base import CODECS, _literal, coerce_settings
+
+    if codec is None or codec not in CODECS:  # an unknown codec is refused by get_codec with the list
+        return {k: _literal(v) for k, v in raw.items()}
+    try:
+        return coerce_settings(CODECS.get(codec), raw)
+    except ValueError as exc:
+        raise fail(EXIT_BAD_ARGS, f"--set: codec {codec!r}: {exc}") from None
 
 
 def _make_codec(name: str, settings: list[str] | None, profile: str | None = None):
     from mtgc_link.codecs import get_codec
 
-    kwargs = parse_settings(settings)
+    kwargs = parse_settings(settings, name)
     if profile is not None:
         kwargs["profile"] = profile
     try:
@@ -226,7 +245,7 @@ def rd(
             "results": results,
             "mean": mean,
         }
-        json.dump(doc, sys.stdout, indent=1)
+        json.dump(_json_safe(doc), sys.stdout, indent=1, allow_nan=False)  # strict JSON: no Infinity
         sys.stdout.write("\n")
         return
     typer.echo(f"mean over {len(paths)} images ({codec}, backend {c.backend}):")

@@ -104,7 +104,7 @@ def transmit(
     except ValueError as exc:
         raise _fail(2, f"--uep-mcs: {exc}") from None
     try:
-        src = get_codec(codec, **parse_settings(settings))
+        src = get_codec(codec, **parse_settings(settings, codec))
     except (KeyError, TypeError, ValueError) as exc:
         raise _fail(2, f"--codec {codec!r}: {exc.args[0] if exc.args else exc}") from None
     try:

@@ -160,3 +160,68 @@ FitTest = Callable[[bytes], bool]
 CODECS: Registry[type[SourceCodec]] = Registry(
     "codec", package="mtgc_link.codecs", entry_points="mtgc_link.codecs"
 )
+
+
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
+
+
+def coerce_settings(cls: type, raw: dict[str, str]) -> dict[str, Any]:
+    """Text settings (``--set key=value``) -> the types ``cls.__init__`` declares.
+
+    bool: true/false, yes/no, on/off, 1/0 (any case); int and float: their literals; a str setting stays the
+    text as written (``caption=42`` is the caption "42"); an optional setting takes ``none``/``null`` as
+    None. A key the constructor does not take is left for it to refuse. Raises ValueError naming the key.
+
+    >>> from mtgc_link.codecs.bpg import BpgCodec
+    >>> coerce_settings(BpgCodec, {"strict": "false", "bit_depth": "10", "chroma": "420"})
+    {'strict': False, 'bit_depth': 10, 'chroma': '420'}
+    """
+    import inspect
+    import types
+    import typing
+
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # unresolvable annotations: fall back to literals
+        hints = {}
+    params = inspect.signature(cls.__init__).parameters
+    out: dict[str, Any] = {}
+    for key, text in raw.items():
+        hint = hints.get(key)
+        if hint is None and key not in params:
+            out[key] = _literal(text)
+            continue
+        args = typing.get_args(hint) if isinstance(hint, types.UnionType) or typing.get_origin(hint) else ()
+        kinds = [a for a in args if a is not type(None)] if args else ([hint] if hint is not None else [])
+        optional = type(None) in args
+        low = text.strip().lower()
+        if optional and low in ("none", "null"):
+            out[key] = None
+        elif str in kinds or any(isinstance(k, type) and issubclass(k, str) for k in kinds):
+            out[key] = text
+        elif bool in kinds:
+            if low not in _TRUE + _FALSE:
+                raise ValueError(f"setting {key}: expected true or false, got {text!r}")
+            out[key] = low in _TRUE
+        elif int in kinds:
+            try:
+                out[key] = int(text)
+            except ValueError:
+                raise ValueError(f"setting {key}: expected an integer, got {text!r}") from None
+        elif float in kinds:
+            try:
+                out[key] = float(text)
+            except ValueError:
+                raise ValueError(f"setting {key}: expected a number, got {text!r}") from None
+        else:
+            out[key] = _literal(text)
+    return out
+
+
+def _literal(text: str) -> Any:
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text

@@ -22,6 +22,7 @@ import atexit
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -70,8 +71,17 @@ def call_in_process(fn: str, data: bytes, kwargs: dict[str, Any]) -> SandboxResu
     return SandboxResult(out)
 
 
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
+
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or "(no message)"
+    """One line, at most 300 characters, without memory addresses (``<_io.BytesIO object at 0x7f..>``
+    differs from run to run and would make the results table irreproducible).
+
+    >>> _one_line(OSError("cannot identify image file <_io.BytesIO object at 0x7f9b75c13240>"))
+    'OSError: cannot identify image file <_io.BytesIO object>'
+    """
+    text = _ADDRESS.sub("", " ".join(str(exc).split())) or "(no message)"
     return f"{type(exc).__name__}: {text}"[:300]
 
 

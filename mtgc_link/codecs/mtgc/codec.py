@@ -47,6 +47,7 @@ from mtgc_link.codecs.mtgc.caption import (
 )
 from mtgc_link.codecs.mtgc.hci import DEFAULT_Q, HCIDecodeError, decode_hci, encode_hci, hci_size
 from mtgc_link.codecs.mtgc.ratecontrol import Rung, ladder_for
+from mtgc_link.codecs.sandbox import _one_line
 from mtgc_link.images import MAX_PIXELS, is_image_file
 
 #: Importance of each part of the stream for the transport (docs/link.md): without the header nothing
@@ -455,9 +456,7 @@ class MTGCCodec(SourceCodec):
                 steps=h.steps,
             )
         except Exception as exc:  # never raise from decode; the reason says what went wrong
-            return Decoded.failure(
-                f"mtgc generate failed: {type(exc).__name__}: {exc}", failure="generate", **g.info()
-            )
+            return Decoded.failure(f"mtgc generate failed: {_one_line(exc)}", failure="generate", **g.info())
         info = g.info()
         info.update(backend=self.backend, trained=bool(self.models.trained))
         return Decoded(np.ascontiguousarray(image), True, None, info)
