@@ -52,8 +52,32 @@ def harq_round_seed(seed: int, round_index: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(round_index)]).generate_state(1, np.uint64)[0])
 
 
+class ErrorRates:
+    """Rates derived from the counts of a reception (``channels.Reception``, and the per-image sum of its
+    groups in ``mtgc_link.transport``): fields ``bits``, ``bit_errors``, ``blocks``, ``block_errors``,
+    ``tb_crc_ok`` and ``transmissions`` (per block, or their total)."""
+
+    @property
+    def ber(self) -> float:
+        return self.bit_errors / self.bits if self.bits else 0.0
+
+    @property
+    def bler(self) -> float:
+        return self.block_errors / self.blocks if self.blocks else 0.0
+
+    @property
+    def mean_transmissions(self) -> float:
+        """Mean transmissions per transport block (1.0 without HARQ; 0.0 for an empty payload)."""
+        return float(np.sum(self.transmissions)) / self.blocks if self.blocks else 0.0
+
+    @property
+    def ok(self) -> bool:
+        """True when every transport block passed its CRC (an empty payload is trivially ok)."""
+        return bool(np.all(self.tb_crc_ok))
+
+
 @dataclass
-class Reception:
+class Reception(ErrorRates):
     """Result of one :meth:`Link.transmit`.
 
     payload: received bytes, same length as sent (wrong where a block failed; check ``tb_crc_ok``).
@@ -95,24 +119,6 @@ class Reception:
     def __post_init__(self) -> None:
         if self.transmissions is None:
             self.transmissions = np.ones(len(self.tb_crc_ok), dtype=np.int64)
-
-    @property
-    def ber(self) -> float:
-        return self.bit_errors / self.bits if self.bits else 0.0
-
-    @property
-    def bler(self) -> float:
-        return self.block_errors / self.blocks if self.blocks else 0.0
-
-    @property
-    def mean_transmissions(self) -> float:
-        """Mean transmissions per transport block (1.0 without HARQ; 0.0 for an empty payload)."""
-        return float(np.sum(self.transmissions)) / self.blocks if self.blocks else 0.0
-
-    @property
-    def ok(self) -> bool:
-        """True when every transport block passed its CRC (an empty payload is trivially ok)."""
-        return bool(np.all(self.tb_crc_ok))
 
 
 class Link:

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from channels.link import ErrorRates
 from mtgc_link.codecs.base import IMPORTANCE_BULK, IMPORTANCE_HEADER, Segment, SourceCodec
 
 PROTECTIONS = ("equal", "separate", "uep")
@@ -274,7 +275,7 @@ def _transmissions(rx) -> np.ndarray:
 
 
 @dataclass
-class LinkReception:
+class LinkReception(ErrorRates):
     """The receptions of every group of one image, summed: the same fields as ``channels.Reception``
     (``payload`` = the groups' received bytes in stream order), plus the first-round channel uses and HARQ
     counts. ``groups`` and ``receptions`` keep the parts."""
@@ -297,23 +298,6 @@ class LinkReception:
     #: the data REs of every block's first transmission; 0 where the PHY does not report it), and those REs
     capacity_bits: float = 0.0
     data_res_first: int = 0
-
-    @property
-    def ber(self) -> float:
-        return self.bit_errors / self.bits if self.bits else 0.0
-
-    @property
-    def bler(self) -> float:
-        return self.block_errors / self.blocks if self.blocks else 0.0
-
-    @property
-    def mean_transmissions(self) -> float:
-        """Transmissions per transport block (1.0 without HARQ; 0.0 when nothing was sent)."""
-        return self.transmissions / self.blocks if self.blocks else 0.0
-
-    @property
-    def ok(self) -> bool:
-        return bool(np.all(self.tb_crc_ok))
 
 
 def combine(groups: list[Group], receptions: list[Any], harq_max_tx: int = 1, snr_db: float = float("nan")):
