@@ -17,10 +17,39 @@ from channels.models import check_channel_model
 PROFILES = ("A", "B", "C", "D", "E")
 SUBCARRIER_SPACINGS_KHZ = (15, 30, 60, 120)
 CSI_MODES = ("perfect", "ls", "lmmse")
+#: PHY modes: the bit-true NR chain, or Sionna SYS's link abstraction (channels.abstraction).
+PHY_MODES = ("bit_true", "abstraction")
+#: The LDPC decoder the abstraction's BLER tables were simulated with (Sionna's shipped tables and ours).
+ABSTRACTION_DECODER = {"ldpc_iterations": 20, "ldpc_cn_update": "boxplus-phi"}
+#: SNR (Es/N0 per data RE, dB) accepted at every boundary: the CLI (``transmit``, ``phy``), sweep configs and
+#: ``Link.transmit``. Outside it the simulation is meaningless (below: nothing but noise; above: the noise
+#: variance underflows float32 arithmetic), so values there are refused rather than simulated.
+SNR_DB_RANGE = (-50.0, 80.0)
+
+
+def check_snr_db(value: float, name: str = "snr_db") -> float:
+    """``value`` as a float if it is a finite SNR in :data:`SNR_DB_RANGE`, else ValueError naming ``name``.
+
+    >>> check_snr_db(10)
+    10.0
+    >>> check_snr_db(float("nan"), "--snr-db")
+    Traceback (most recent call last):
+    ...
+    ValueError: --snr-db: nan is not an SNR in [-50, 80] dB
+    """
+    lo, hi = SNR_DB_RANGE
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: {value!r} is not a number (an SNR in [{lo:g}, {hi:g}] dB)") from None
+    if isinstance(value, bool) or not lo <= v <= hi:  # nan fails the comparison
+        raise ValueError(f"{name}: {value!r} is not an SNR in [{lo:g}, {hi:g}] dB")
+    return v
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: every float field refuses nan and +-inf ("Input should be a finite number").
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class ChannelConfig(_Strict):
@@ -32,6 +61,7 @@ class ChannelConfig(_Strict):
     delay_spread_ns: RMS delay spread in ns (TDL/CDL), > 0.
     speed_mps: UE speed in m/s (Doppler of TDL/CDL), >= 0.
     carrier_hz: carrier frequency in Hz (TDL/CDL Doppler), > 0.
+    Every number must be finite (nan and inf are refused).
     """
 
     model: str = "awgn"
@@ -91,6 +121,9 @@ class PhyConfig(_Strict):
     approximations ("minsum", "offset-minsum").
     max_batch_slots, max_batch_coded_bits: a payload's slots go through the chain as one batch of at most this
     many slots and coded bits (memory bound); longer payloads run in several such batches.
+    mode: "bit_true" (the NR chain, ``channels.Link``) or "abstraction" (Sionna SYS link abstraction,
+    ``channels.abstraction.AbstractLink``: which blocks arrive, ~500x faster; needs ``mcs_index`` and the
+    default LDPC decoder settings, ``ABSTRACTION_DECODER``).
     """
 
     channel: ChannelConfig = Field(default_factory=ChannelConfig)
@@ -108,6 +141,7 @@ class PhyConfig(_Strict):
     ldpc_cn_update: Literal["boxplus-phi", "boxplus", "minsum", "offset-minsum"] = "boxplus-phi"
     max_batch_slots: int = Field(256, ge=1)
     max_batch_coded_bits: int = Field(2_000_000, ge=1)
+    mode: Literal["bit_true", "abstraction"] = "bit_true"
 
     @model_validator(mode="after")
     def _resolve_mcs(self) -> PhyConfig:
@@ -132,6 +166,18 @@ class PhyConfig(_Strict):
                 f"{field}: code rate {rate:.3f} is below 1/5, the lowest rate Sionna's 5G LDPC supports"
                 " (no repetition coding); use mcs_index >= 3 (table 1) or a higher code_rate"
             )
+        if self.mode == "abstraction":
+            if self.mcs_index is None:
+                raise ValueError(
+                    "mode abstraction: give mcs_index (the BLER tables are per MCS), not modulation_order +"
+                    " code_rate"
+                )
+            for name, value in ABSTRACTION_DECODER.items():
+                if getattr(self, name) != value:
+                    raise ValueError(
+                        f"{name}: the abstraction's BLER tables were simulated with {name}={value!r}; "
+                        f"use mode bit_true for {getattr(self, name)!r}"
+                    )
         if self.dmrs_length == 2 and self.dmrs_additional_position > 1:
             raise ValueError("dmrs_additional_position must be <= 1 with dmrs_length 2 (TS 38.211)")
         return self

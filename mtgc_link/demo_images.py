@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
-from mtgc_link.images import IMAGE_SUFFIXES, is_image_file
+from mtgc_link.images import IMAGE_SUFFIXES, ImageError, is_image_file, load_image
 
 __all__ = [
     "DEMO_CAPTIONS",
     "DEMO_NAMES",
     "IMAGE_SUFFIXES",
+    "ImageSetError",
     "demo_images",
     "load_captions",
     "load_image_set",
@@ -49,10 +50,8 @@ def demo_images() -> dict[str, np.ndarray]:
 
 
 def _read(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.array(im.convert("RGB"))
+    """One image file -> uint8 RGB (``mtgc_link.images.load_image``; ``ImageError`` names the file)."""
+    return load_image(path)
 
 
 def resize_longer_side(image: np.ndarray, max_side: int) -> np.ndarray:
@@ -84,11 +83,29 @@ def load_captions(source: str, captions: str | None = None) -> dict[str, str]:
     return {Path(k).stem: v for k, v in raw.items()}
 
 
+class ImageSetError(ImageError):
+    """Files of an image set that cannot be read, all of them: ``errors`` holds one ``ImageError`` per file.
+    The message is one line: ``images.source '<source>': N unreadable files: <file> (<reason>); ...``."""
+
+    def __init__(self, source: str, errors: list[ImageError]) -> None:
+        self.errors = list(errors)
+        self.path = source
+        n = len(errors)
+        self.reason = f"{n} unreadable file{'s' if n > 1 else ''}: " + "; ".join(
+            f"{e.path} ({e.reason})" for e in errors
+        )
+        ValueError.__init__(self, f"images.source {source!r}: {self.reason}")
+
+
 def load_image_set(source: str, resize: int | None = None, limit: int | None = None) -> dict[str, np.ndarray]:
     """Images of ``source``: "demo", a folder (its image files, not recursive) or a glob pattern.
 
     Returns {name: uint8 (H, W, 3)} sorted by name (file stem; duplicates get the parent folder prefixed).
-    Raises ValueError naming ``images.source`` when nothing matches.
+    Files are read with ``mtgc_link.images.load_image``. ``limit`` keeps the first names before any file is
+    read; every selected file is read, and all that cannot be read are reported together in one
+    ``ImageSetError`` (an ``ImageError``, so a ValueError, naming ``images.source`` and each file with its
+    reason), so a sweep learns of them before its first row. Raises ValueError naming ``images.source``
+    when nothing matches.
     """
     if source == "demo":
         images = demo_images()
@@ -101,10 +118,16 @@ def load_image_set(source: str, resize: int | None = None, limit: int | None = N
         if not paths:
             raise ValueError(f"images.source {source!r}: no image files found (a folder, a glob, or 'demo')")
         stems = [q.stem for q in paths]
-        images = {}
-        for q in paths:
-            name = q.stem if stems.count(q.stem) == 1 else f"{q.parent.name}_{q.stem}"
-            images[name] = _read(q)
+        named = {(q.stem if stems.count(q.stem) == 1 else f"{q.parent.name}_{q.stem}"): q for q in paths}
+        keep = sorted(named)[:limit] if limit else sorted(named)
+        images, bad = {}, []
+        for name in keep:
+            try:
+                images[name] = _read(named[name])
+            except ImageError as exc:
+                bad.append(exc)
+        if bad:
+            raise ImageSetError(source, bad)
     names = sorted(images)[:limit] if limit else sorted(images)
     out = {}
     for n in names:

@@ -1,7 +1,8 @@
 """`mtgc-link encode | decode | rd`: the source codecs on their own (no channel).
 
-Exit codes: 0 done; 2 bad arguments (one line on stderr); 3 the bytes cannot be decoded
-(one-line reason on stderr); 4 no codec setting fits ``--max-bits``.
+Exit codes: 0 done; 2 bad arguments (one line on stderr, before any work: settings, qualities and the output
+path are checked first); 3 the bytes cannot be decoded (one-line reason on stderr); 4 no codec setting fits
+``--max-bits``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 import typer
 
-from mtgc_link.cli.app import app
+from mtgc_link.cli.app import app, bad, check_number, check_output_file, fail, number, parse_numbers
 
 EXIT_BAD_ARGS, EXIT_UNDECODABLE, EXIT_NO_FIT = 2, 3, 4
 # {codecs}: filled from the codec registry by app.RegistryHelpGroup when the command runs or shows help.
@@ -41,12 +42,6 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def fail(code: int, message: str) -> typer.Exit:
-    """Print a one-line reason on stderr and return the Exit to raise (never a traceback)."""
-    typer.echo(" ".join(str(message).split()), err=True)
-    return typer.Exit(code)
-
-
 def parse_settings(items: list[str] | None, codec: str | None = None) -> dict[str, Any]:
     """``--set key=value`` options -> codec settings, typed as the codec declares them
     (``codecs.base.coerce_settings``: ``strict=false`` is False, ``caption=42`` the text "42"); without
@@ -67,27 +62,56 @@ def parse_settings(items: list[str] | None, codec: str | None = None) -> dict[st
         raise fail(EXIT_BAD_ARGS, f"--set: codec {codec!r}: {exc}") from None
 
 
-def _make_codec(name: str, settings: list[str] | None, profile: str | None = None):
-    from mtgc_link.codecs import get_codec
+def make_codec(name: str, settings: list[str] | None, profile: str | None = None):
+    """The codec ``name`` with its ``--set`` settings (and ``--profile``), checked first by
+    ``SourceCodec.check_settings`` (unknown keys, types, values; no models loaded): a bad one exits 2 naming
+    ``--set <key>`` (or ``--profile``)."""
+    from mtgc_link.codecs import CODECS, get_codec
+    from mtgc_link.codecs.base import SettingError
 
     kwargs = parse_settings(settings, name)
     if profile is not None:
         kwargs["profile"] = profile
+    if name in CODECS:  # an unknown name: get_codec's KeyError lists the known ones
+        try:
+            CODECS.get(name).check_settings(kwargs)
+        except SettingError as exc:
+            option = "--profile" if exc.key == "profile" and profile is not None else f"--set {exc.key}"
+            raise bad(option, f"codec {name!r}: {exc.message}") from None
     try:
         return get_codec(name, **kwargs)
     except (KeyError, TypeError, ValueError) as exc:
         raise fail(EXIT_BAD_ARGS, f"codec {name!r}: {exc.args[0] if exc.args else exc}") from None
 
 
+_make_codec = make_codec
+
+
+def _check_quality(c, quality: float | None, option: str = "--quality") -> None:
+    """Refuse a quality the codec's knob does not have, before any image is read (codecs with a
+    ``check_quality``; MTGC's rungs need its models, so it checks them when encoding)."""
+    if quality is not None and hasattr(c, "check_quality"):
+        try:
+            c.check_quality(quality)
+        except ValueError as exc:
+            raise bad(option, str(exc)) from None
+
+
+def _pillow_suffixes() -> tuple[str, ...]:
+    """File suffixes Pillow can write (decode's OUT picks the format by suffix)."""
+    from PIL import Image
+
+    Image.init()
+    return tuple(ext for ext, fmt in Image.registered_extensions().items() if fmt in Image.SAVE)
+
+
 def _read_image(path: Path):
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
+    from mtgc_link.images import ImageError, load_image
 
     try:
-        with Image.open(path) as im:
-            return np.array(im.convert("RGB"))  # a writable copy (torch-based metrics want one)
-    except (OSError, UnidentifiedImageError) as exc:
-        raise fail(EXIT_BAD_ARGS, f"IMAGE {path}: cannot read ({exc})") from None
+        return load_image(path)  # a writable copy (torch-based metrics want one)
+    except ImageError as exc:
+        raise fail(EXIT_BAD_ARGS, f"IMAGE {exc.path}: {exc.reason}") from None
 
 
 @app.command()
@@ -95,8 +119,12 @@ def encode(
     image: Path = typer.Argument(..., help="Input image (any format Pillow reads)."),
     out: Path = typer.Argument(..., help="Output bitstream (.bin)."),
     codec: str = CodecOpt,
-    max_bits: int | None = typer.Option(None, "--max-bits", help="Rate budget in bits (rate control)."),
-    quality: float | None = typer.Option(None, "--quality", "-q", help="The codec's quality knob."),
+    max_bits: int | None = typer.Option(
+        None, "--max-bits", min=1, help="Rate budget in bits (rate control), >= 1."
+    ),
+    quality: float | None = typer.Option(
+        None, "--quality", "-q", callback=number(), help="The codec's quality knob."
+    ),
     settings: list[str] | None = SetOpt,
     profile: str | None = ProfileOpt,
 ) -> None:
@@ -105,7 +133,9 @@ def encode(
         raise fail(EXIT_BAD_ARGS, "give --max-bits or --quality, not both")
     from mtgc_link.codecs import RateControlError
 
-    c = _make_codec(codec, settings, profile)
+    c = make_codec(codec, settings, profile)
+    _check_quality(c, quality)
+    check_output_file(out, "OUT")
     img = _read_image(image)
     try:
         enc = c.encode(img, max_bits=max_bits, quality=quality)
@@ -135,7 +165,9 @@ def decode(
     """Decode IN.bin to OUT.png. Exit 3 with a one-line reason when the bytes cannot be decoded."""
     from PIL import Image
 
-    c = _make_codec(codec, settings, profile)
+    c = make_codec(codec, settings, profile)
+    writable = "a suffix Pillow writes (.png, .jpg, .webp, .tif, ...)"
+    check_output_file(out, "OUT", _pillow_suffixes(), writable)
     try:
         raw = data.read_bytes()
     except OSError as exc:
@@ -176,34 +208,34 @@ def _mean(values: list[float | None]) -> float | None:
     return sum(vals) / len(vals) if vals and len(vals) == len(values) else None
 
 
-@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": False})
+@app.command()
 def rd(
-    ctx: typer.Context,
     codec: str = CodecOpt,
     images: Path = typer.Option(..., "--images", help="Folder of images (all .png/.jpg/... in it)."),
-    quality: list[float] = typer.Option(..., "--quality", "-q", help="Quality values: --quality 47 42 37."),
+    quality: list[str] = typer.Option(
+        ..., "--quality", "-q", help="Quality values: --quality 47 42 37, 47,42,37 or repeated."
+    ),
     settings: list[str] | None = SetOpt,
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document instead of a table."),
-    limit: int | None = typer.Option(None, "--limit", help="Use only the first N images (sorted by name)."),
+    limit: int | None = typer.Option(
+        None, "--limit", min=1, help="Use only the first N images (sorted by name), N >= 1."
+    ),
     profile: str | None = ProfileOpt,
 ) -> None:
     """Rate-distortion points: per image and mean bytes, bpp, PSNR (dB), MS-SSIM at each quality."""
     from mtgc_link.images import is_image_file
     from mtgc_link.metrics import ms_ssim, psnr
 
-    qualities = list(quality)
-    for extra in ctx.args:  # `--quality 47 42 37`: click leaves 42 and 37 as extra arguments
-        try:
-            qualities.append(float(extra))
-        except ValueError:
-            raise fail(EXIT_BAD_ARGS, f"unexpected argument {extra!r} (qualities must be numbers)") from None
+    qualities = [check_number(q, "--quality") for q in parse_numbers(quality, "--quality")]
     qualities = [int(q) if float(q).is_integer() else q for q in qualities]
     if not images.is_dir():
         raise fail(EXIT_BAD_ARGS, f"--images {images}: not a folder")
     paths = sorted(p for p in images.iterdir() if is_image_file(p))[:limit]
     if not paths:
         raise fail(EXIT_BAD_ARGS, f"--images {images}: no images found")
-    c = _make_codec(codec, settings, profile)
+    c = make_codec(codec, settings, profile)
+    for q in qualities:
+        _check_quality(c, q)
     results = []
     for path in paths:
         img = _read_image(path)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from mtgc_link.cli.app import app
+from mtgc_link.cli.app import SEED_MAX, SEED_MIN, app, check_output_dir, number
 
 
 @app.command()
@@ -34,8 +34,8 @@ def train(
     captions: Path | None = typer.Option(None, "--captions", help="JSON {image stem: caption}"),
     steps: int = typer.Option(1000, "--steps", min=1),
     batch_size: int = typer.Option(4, "--batch-size", min=1),
-    lr: float = typer.Option(1e-5, "--lr"),
-    seed: int = typer.Option(0, "--seed"),
+    lr: float = typer.Option(1e-5, "--lr", callback=number(0, lo_open=True), help="learning rate, > 0"),
+    seed: int = typer.Option(0, "--seed", min=SEED_MIN, max=SEED_MAX, help="seed of the run, >= 0"),
     save_every: int = typer.Option(500, "--save-every", min=1),
     log_every: int = typer.Option(10, "--log-every", min=1),
     eval_every: int = typer.Option(100, "--eval-every", min=1),
@@ -45,13 +45,16 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="continue from OUT/checkpoint"),
     mixed_precision: str = typer.Option("no", "--mixed-precision", help="no | fp16 | bf16"),
     device: str | None = typer.Option(None, "--device", help="cpu to force the CPU"),
-    rate_lambda: float | None = typer.Option(None, "--rate-lambda", help="override the profile's lambda"),
+    rate_lambda: float | None = typer.Option(
+        None, "--rate-lambda", callback=number(0), help="override the profile's lambda, >= 0"
+    ),
 ) -> None:
     """Train one MTGC stage on an image folder; writes a loadable profile folder to --out."""
     from pydantic import ValidationError
 
     from mtgc_link.codecs.mtgc.profiles import ProfileUnavailable
     from mtgc_link.codecs.mtgc.train import TrainError, TrainSettings, run
+    from mtgc_link.sweep.config import validation_lines
 
     try:
         settings = TrainSettings(
@@ -76,8 +79,15 @@ def train(
             device=device,
             rate_lambda=rate_lambda,
         )
+    except ValidationError as exc:  # one line per bad value, naming the option
+        names = {name: "--" + name.replace("_", "-") for name in TrainSettings.model_fields}
+        for line in validation_lines(exc, names=names):
+            typer.echo(line, err=True)
+        raise typer.Exit(2) from None
+    check_output_dir(out, "--out")
+    try:
         last = run(settings)
-    except (ValidationError, TrainError, ProfileUnavailable) as exc:
-        typer.echo(f"error: {exc}", err=True)
+    except (TrainError, ProfileUnavailable) as exc:
+        typer.echo("error: " + " ".join(str(exc).split()), err=True)
         raise typer.Exit(2) from None
     typer.echo(" ".join(f"{k}={v:.6g}" for k, v in last.items()) + f"  -> {out}")

@@ -30,6 +30,7 @@ __all__ = [
     "Decoded",
     "Encoded",
     "FitTest",
+    "ImageShapeError",
     "RateControlError",
     "Segment",
     "SegmentsLost",
@@ -52,6 +53,24 @@ class RateControlError(ValueError):
         self.codec, self.max_bits, self.min_bits = codec, max_bits, min_bits
         floor = f"; the smallest it can send is {min_bits} bits" if min_bits is not None else ""
         super().__init__(f"{codec}: no setting fits max_bits={max_bits}{floor}")
+
+
+class ImageShapeError(ValueError):
+    """An image of a size the codec cannot code (``SourceCodec.check_shape``), refused before any work:
+    ``codec``, ``shape`` (H, W) and ``allowed`` (what the codec takes) name it."""
+
+    def __init__(self, codec: str, shape: tuple[int, int], allowed: str) -> None:
+        self.codec, self.shape, self.allowed = codec, (int(shape[0]), int(shape[1])), allowed
+        h, w = self.shape
+        super().__init__(f"{codec}: cannot code an image of {h}x{w} (HxW); it takes {allowed}")
+
+
+class SettingError(ValueError):
+    """A codec setting the codec would refuse (``SourceCodec.check_settings``); ``key`` names it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        self.key, self.message = key, message
+        super().__init__(f"{key}: {message}")
 
 
 @dataclass(frozen=True)
@@ -111,6 +130,60 @@ class SourceCodec(ABC):
     #: "does the protected stream fit the budget?"), so that their own rate control picks the setting. For the
     #: others ``link.encode_for_budget`` searches ``max_bits`` downwards (see there).
     supports_fit: bool = False
+    #: True when building the codec is cheap (no model weights loaded, no process started), so that
+    #: ``check_settings`` may build one to run the constructor's own value checks. A codec whose constructor
+    #: loads models sets False (its settings are then checked against the signature and annotations only).
+    cheap_init: bool = True
+    #: Image sizes the codec codes (``check_shape``, run before every ``encode``): each side in
+    #: ``min_side..max_side`` (None: no upper bound) and at most ``max_pixels`` pixels (the instance's
+    #: ``max_pixels`` setting where it has one: its decoder refuses larger pictures; None: no bound).
+    min_side: int = 1
+    max_side: int | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Every ``encode`` a subclass defines runs ``check_shape`` first, so a size the codec cannot code
+        is an ``ImageShapeError`` before any work (never a library's own error half-way through)."""
+        super().__init_subclass__(**kwargs)
+        encode = cls.__dict__.get("encode")
+        if encode is None or getattr(encode, "__isabstractmethod__", False):
+            return
+        if getattr(encode, "_checks_shape", False):
+            return
+        import functools
+
+        @functools.wraps(encode)
+        def checked_encode(self: SourceCodec, image: Any, *args: Any, **kw: Any) -> Encoded:
+            self.check_shape(image)
+            return encode(self, image, *args, **kw)
+
+        checked_encode._checks_shape = True  # type: ignore[attr-defined]
+        cls.encode = checked_encode  # type: ignore[method-assign]
+
+    def check_shape(self, image: Any) -> None:
+        """Raise ``ImageShapeError`` when ``image``'s size is outside ``min_side``, ``max_side`` and
+        ``max_pixels``. Anything that is not an array of at least 2 dimensions is left to ``check_image``."""
+        if not isinstance(image, np.ndarray) or image.ndim < 2:
+            return
+        h, w = int(image.shape[0]), int(image.shape[1])
+        max_pixels = getattr(self, "max_pixels", None)
+        if min(h, w) < self.min_side or (self.max_side is not None and max(h, w) > self.max_side):
+            top = f"..{self.max_side}" if self.max_side is not None else " or more"
+            allowed = f"{self.min_side}{top} px a side"
+        elif max_pixels is not None and h * w > max_pixels:
+            allowed = f"at most max_pixels={max_pixels} pixels"
+        else:
+            return
+        if max_pixels is not None and "max_pixels" not in allowed:
+            allowed += f" and at most max_pixels={max_pixels} pixels"
+        raise ImageShapeError(self.name, (h, w), allowed)
+
+    @classmethod
+    def check_settings(cls, settings: dict[str, Any]) -> None:
+        """Refuse, before any work, settings that ``cls(**settings)`` would refuse: raise ``SettingError``
+        naming the key. Checks the keys against the constructor's signature (following ``**kw`` to the base
+        classes), the values against its annotations (a bool is True/False, not the text "false"; an int is
+        integral; floats are finite), :data:`COMMON_SETTING_RANGES`, then (``cheap_init``) builds one."""
+        check_codec_settings(cls, settings)
 
     @property
     def backend(self) -> str:
@@ -225,3 +298,102 @@ def _literal(text: str) -> Any:
         except ValueError:
             pass
     return text
+
+
+#: Settings several codecs take with one meaning, and their allowed range (inclusive; None: unbounded).
+COMMON_SETTING_RANGES: dict[str, tuple[int | None, int | None]] = {"max_pixels": (1, None)}
+
+
+def _init_signature(cls: type) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(parameters, type hints) of ``cls``'s constructor, following ``**kw`` up the MRO (a subclass that
+    passes ``**kw`` on takes its base's settings too)."""
+    import inspect
+    import typing
+
+    params: dict[str, Any] = {}
+    hints: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        if klass is object:
+            break
+        try:
+            klass_hints = typing.get_type_hints(init)
+        except Exception:  # unresolvable annotations: no type checks for this class
+            klass_hints = {}
+        more = False
+        for name, p in list(inspect.signature(init).parameters.items())[1:]:  # skip self
+            if p.kind is p.VAR_KEYWORD:
+                more = True
+            elif p.kind is not p.VAR_POSITIONAL and name not in params:
+                params[name] = p
+                if name in klass_hints:
+                    hints[name] = klass_hints[name]
+        if not more:
+            break
+    return params, hints
+
+
+def _type_problem(value: Any, hint: Any) -> str | None:
+    """Why ``value`` does not fit the annotation ``hint`` (None: it fits, or the hint is not checked)."""
+    import math
+    import os
+    import types
+    import typing
+
+    if hint is None or hint is Any:
+        return None
+    origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        allowed = typing.get_args(hint)
+        return None if value in allowed else f"expected one of {', '.join(map(repr, allowed))}, got {value!r}"
+    if isinstance(hint, types.UnionType) or origin is typing.Union:
+        kinds = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None if len(kinds) < len(typing.get_args(hint)) else f"expected a value, got {value!r}"
+        problems = [_type_problem(value, k) for k in kinds]
+        return None if any(p is None for p in problems) else next(p for p in problems if p)
+    if not isinstance(hint, type):
+        return None
+    if issubclass(hint, bool):
+        return None if isinstance(value, bool) else f"expected true or false, got {value!r}"
+    if issubclass(hint, int):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        ok = ok and math.isfinite(value) and value == int(value)
+        return None if ok else f"expected an integer, got {value!r}"
+    if issubclass(hint, float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if ok and math.isfinite(value) else f"expected a finite number, got {value!r}"
+    if issubclass(hint, str):  # YAML reads `chroma: 420` as a number: the constructor converts it
+        ok = isinstance(value, str | int | float) and not isinstance(value, bool)
+        return None if ok else f"expected text, got {value!r}"
+    if issubclass(hint, os.PathLike):
+        return None if isinstance(value, str | os.PathLike) else f"expected a path, got {value!r}"
+    return None
+
+
+def check_codec_settings(cls: type[SourceCodec], settings: dict[str, Any]) -> None:
+    """The default ``SourceCodec.check_settings`` (see there)."""
+    if not isinstance(settings, dict):
+        raise SettingError("settings", f"expected a mapping of setting names to values, got {settings!r}")
+    params, hints = _init_signature(cls)
+    name = getattr(cls, "name", cls.__name__)
+    for key, value in settings.items():
+        if key not in params:
+            takes = ", ".join(sorted(params)) or "no settings"
+            raise SettingError(key, f"{name} has no setting {key!r}; it takes: {takes}")
+        problem = _type_problem(value, hints.get(key))
+        if problem:
+            raise SettingError(key, problem)
+        lo, hi = COMMON_SETTING_RANGES.get(key, (None, None))
+        if value is not None and ((lo is not None and value < lo) or (hi is not None and value > hi)):
+            span = f">= {lo}" if hi is None else f"<= {hi}" if lo is None else f"in {lo}..{hi}"
+            raise SettingError(key, f"must be {span}, got {value!r}")
+    if cls.cheap_init:
+        try:
+            cls(**settings)
+        except (TypeError, ValueError) as exc:
+            message = " ".join(str(exc.args[0] if exc.args else exc).split())
+            key = next((k for k in sorted(settings, key=len, reverse=True) if k in message), "settings")
+            raise SettingError(key, message) from None

@@ -117,13 +117,27 @@ def _up2(plane: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 MIN_CODED_SIDE = 16  # libx265 refuses smaller pictures; smaller ones are edge-padded and cropped on decode
+# libx265 also refuses pictures with a side under 32 px whose other side is over about 4200 px (measured with
+# PyAV 18.1's libx265: 4208 px at preset ultrafast, 4216 at veryslow), and preset placebo any side under 32:
+# those pictures are padded to ``THIN_CODED_SIDE`` a side instead.
+THIN_CODED_SIDE = 32
+THIN_LONG_SIDE = 4096
+MAX_SIDE = 65536  # the header's 16-bit width - 1 / height - 1 fields
 
 
-def padded_size(height: int, width: int, chroma444: bool) -> tuple[int, int]:
-    """The picture size handed to x265: even for 4:2:0, at least ``MIN_CODED_SIDE``."""
+def padded_size(height: int, width: int, chroma444: bool, min_side: int | None = None) -> tuple[int, int]:
+    """The picture size handed to x265: even for 4:2:0, at least ``min_side`` a side. ``min_side=None``:
+    ``MIN_CODED_SIDE``, or ``THIN_CODED_SIDE`` when the longer side exceeds ``THIN_LONG_SIDE``."""
     if not chroma444:
         height, width = height + height % 2, width + width % 2
-    return max(height, MIN_CODED_SIDE), max(width, MIN_CODED_SIDE)
+    if min_side is None:
+        min_side = THIN_CODED_SIDE if max(height, width) > THIN_LONG_SIDE else MIN_CODED_SIDE
+    return max(height, min_side), max(width, min_side)
+
+
+def _min_side_for(preset: str) -> int | None:
+    """The ``padded_size`` minimum an encoder preset needs (None: the default rule)."""
+    return THIN_CODED_SIDE if preset == "placebo" else None
 
 
 def _pix_fmt(chroma444: bool, bit_depth: int) -> str:
@@ -168,6 +182,42 @@ def x265_encode(planes: list[np.ndarray], chroma444: bool, bit_depth: int, qp: i
     return b"".join(bytes(p) for p in packets)
 
 
+#: Strict mode decodes a second time with these bytes after the stream (then the zero padding): a complete
+#: HEVC slice ends with the arithmetic coder's flush, so what follows cannot change its picture; a stream cut
+#: short is decoded from whatever follows, and the two pictures differ. (FFmpeg's ``err_detect`` alone lets
+#: most truncated streams through: it decodes the missing slice data from the padding.)
+TRUNCATION_PROBE = b"\xaa" * 8
+
+
+def _hevc_frames(data: bytes, tail: bytes, max_pixels: int, strict: bool) -> list:
+    import av
+
+    ctx = av.CodecContext.create("hevc", "r")
+    ctx.thread_count = 1
+    ctx.options = {"max_pixels": str(max_pixels), **({"err_detect": "explode"} if strict else {})}
+    try:
+        # FFmpeg reads up to 64 bytes past a packet (AV_INPUT_BUFFER_PADDING_SIZE), which must be zero:
+        # without them a corrupted stream decoded differently from one process to the next.
+        return list(ctx.decode(av.Packet(bytes(data) + tail + bytes(64)))) + list(ctx.decode(None))
+    except av.FFmpegError as exc:  # FFmpeg reports corrupt input as errno-style errors
+        raise ValueError(f"HEVC decoder rejected the bitstream ({exc.strerror or exc})") from None
+
+
+def _visible(plane, sample_bytes: int) -> np.ndarray:
+    """A frame plane's samples without the row padding (whose bytes FFmpeg leaves undefined)."""
+    rows = np.frombuffer(plane, dtype=np.uint8).reshape(plane.height, -1)
+    return rows[:, : plane.width * sample_bytes]
+
+
+def _same_picture(a, b, sample_bytes: int) -> bool:
+    if (a.format.name, a.width, a.height) != (b.format.name, b.width, b.height):
+        return False
+    return all(
+        np.array_equal(_visible(p, sample_bytes), _visible(q, sample_bytes))
+        for p, q in zip(a.planes, b.planes, strict=True)
+    )
+
+
 def hevc_decode(
     data: bytes,
     width: int,
@@ -180,31 +230,30 @@ def hevc_decode(
     """Decode a raw HEVC picture with FFmpeg (inside the sandbox) -> uint8 (height, width, 3) RGB.
 
     ``width``/``height`` are the coded size; the picture was padded to ``padded_size`` and is cropped.
-    ``strict``: a stream in which FFmpeg detects an error (e.g. a slice cut short) is a failure instead
-    of a concealed picture (FFmpeg's ``err_detect=explode``).
+    ``strict``: a stream in which FFmpeg detects an error is a failure instead of a concealed picture
+    (FFmpeg's ``err_detect=explode``), and so is a stream cut short: it is decoded a second time with
+    ``TRUNCATION_PROBE`` after it, and a picture that depends on what follows the stream is refused.
     """
-    import av
     import av.logging
 
     av.logging.set_level(None)
-    ctx = av.CodecContext.create("hevc", "r")
-    ctx.thread_count = 1
-    ctx.options = {"max_pixels": str(max_pixels), **({"err_detect": "explode"} if strict else {})}
-    try:
-        # FFmpeg reads up to 64 bytes past a packet (AV_INPUT_BUFFER_PADDING_SIZE), which must be zero:
-        # without them a corrupted stream decoded differently from one process to the next.
-        frames = list(ctx.decode(av.Packet(bytes(data) + bytes(64)))) + list(ctx.decode(None))
-    except av.FFmpegError as exc:  # FFmpeg reports corrupt input as errno-style errors
-        raise ValueError(f"HEVC decoder rejected the bitstream ({exc.strerror or exc})") from None
+    frames = _hevc_frames(data, b"", max_pixels, strict)
     if len(frames) != 1:
         raise ValueError(f"bitstream holds {len(frames)} pictures, expected 1")
     frame = frames[0]
+    if strict:
+        again = _hevc_frames(data, TRUNCATION_PROBE, max_pixels, strict)
+        if len(again) != 1 or not _same_picture(frame, again[0], 1 if bit_depth == 8 else 2):
+            raise ValueError("HEVC bitstream is truncated (its picture depends on bytes past its end)")
     ph, pw = padded_size(height, width, chroma444)
+    # a placebo-preset encoder pads to THIN_CODED_SIDE (the preset is not in the stream): both are valid
+    sizes = {(pw, ph), tuple(reversed(padded_size(height, width, chroma444, THIN_CODED_SIDE)))}
     want = _pix_fmt(chroma444, bit_depth)
-    if frame.format.name != want or (frame.width, frame.height) != (pw, ph):
+    if frame.format.name != want or (frame.width, frame.height) not in sizes:
         raise ValueError(
             f"decoded {frame.format.name} {frame.width}x{frame.height}, header says {want} {pw}x{ph}"
         )
+    ph, pw = frame.height, frame.width
     dtype = np.uint8 if bit_depth == 8 else np.dtype("<u2")
     planes = [
         np.frombuffer(p, dtype=dtype).reshape(p.height, -1)[:, : p.width].astype(np.float32)
@@ -247,6 +296,7 @@ class BpgCodec(LadderCodec):
     ``strict`` (a stream with a detected error fails rather than decoding to a concealed picture)."""
 
     name = "bpg"
+    max_side = MAX_SIDE  # any smaller size is coded (edge-padded for libx265, cropped on decode)
     levels = tuple(range(51, -1, -1))  # worst -> best: BPG -q 51 .. 0
     default_quality = 28  # bpgenc's default -q
     knob = "BPG -q, lower is better"
@@ -303,7 +353,7 @@ class BpgCodec(LadderCodec):
             return header + self._bpgenc(coded, int(level))
         ycc = rgb_to_ycbcr(coded, self.bit_depth)
         h, w = coded.shape[:2]
-        ph, pw = padded_size(h, w, self.chroma444)
+        ph, pw = padded_size(h, w, self.chroma444, _min_side_for(self.preset))
         ycc = np.pad(ycc, ((0, 0), (0, ph - h), (0, pw - w)), mode="edge")  # edge replication
         if self.chroma444:
             planes = list(ycc)
@@ -350,8 +400,8 @@ class BpgCodec(LadderCodec):
             "bit_depth": hdr.bit_depth,
             # FFmpeg checks the 64-aligned picture; anything much larger is a corrupted SPS
             "max_pixels": 2
-            * (padded_size(h, w, hdr.chroma444)[0] + 64)
-            * (padded_size(h, w, hdr.chroma444)[1] + 64),
+            * (padded_size(h, w, hdr.chroma444, THIN_CODED_SIDE)[0] + 64)
+            * (padded_size(h, w, hdr.chroma444, THIN_CODED_SIDE)[1] + 64),
             "strict": self.strict,
         }
         return "mtgc_link.codecs.bpg:hevc_decode", payload, kwargs

@@ -20,6 +20,7 @@ class JpegCodec(PillowCodec):
     fmt = "JPEG"
     magic = (b"\xff\xd8\xff",)
     library = "libjpeg"
+    max_side = 65500  # libjpeg's JPEG_MAX_DIMENSION (the encoder fails on larger sides)
     levels = tuple(range(1, 101))
     default_quality = 75
 

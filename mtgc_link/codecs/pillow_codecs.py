@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import math
+import re
+import warnings
 from typing import Any
 
 import numpy as np
@@ -22,8 +24,19 @@ DEFAULT_MAX_PIXELS = MAX_PIXELS  # a corrupted header claiming more is refused b
 
 
 def pillow_decode(data: bytes, fmt: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """Decode one image file with Pillow (runs inside the sandbox). Returns uint8 (h, w, 3) RGB."""
-    with Image.open(io.BytesIO(data), formats=[fmt]) as im:
+    """Decode one image file with Pillow (runs inside the sandbox). Returns uint8 (h, w, 3) RGB.
+
+    A header claiming more than ``max_pixels`` is refused before any pixel is decoded (Pillow's own
+    decompression-bomb limit, about 179 Mpx, gives the same message)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our limit is checked below
+            im = Image.open(io.BytesIO(data), formats=[fmt])
+    except Image.DecompressionBombError as exc:
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        claim = f"{found.group(1)} pixels" if found else "too many pixels"
+        raise ValueError(f"header claims {claim} (limit {max_pixels} pixels)") from None
+    with im:
         w, h = im.size
         if w * h > max_pixels or w < 1 or h < 1:
             raise ValueError(f"header claims a {w}x{h} image (limit {max_pixels} pixels)")
@@ -89,6 +102,7 @@ class AvifCodec(PillowCodec):
     fmt = "AVIF"
     magic = (b"\x00\x00\x00",)  # ISOBMFF: a 32-bit box size, then 'ftyp' (checked below)
     library = "libavif-aom"
+    max_side = 32768  # libavif's decoder refuses larger sides (imageDimensionLimit); libaom would encode them
     levels = tuple(range(0, 101))
     default_quality = 50
 
@@ -133,6 +147,7 @@ class WebpCodec(PillowCodec):
     fmt = "WEBP"
     magic = (b"RIFF",)
     library = "libwebp"
+    max_side = 16383  # WebP's 14-bit width and height fields
     levels = tuple(range(0, 101))
     default_quality = 75
 

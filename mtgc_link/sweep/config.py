@@ -1,6 +1,9 @@
 """The sweep configuration: one YAML file, validated on load (pydantic, unknown keys rejected).
 
-Errors name the path of the offending value, e.g. ``codecs.1.setings: Extra inputs are not permitted``.
+Errors name the path of the offending value, e.g. ``codecs.1.setings: Extra inputs are not permitted``, one
+line each. Everything that would fail later is checked here: numbers are finite (no ``.nan``, ``.inf``) and
+in range, codec settings are checked against the codec (``SourceCodec.check_settings``, which loads no
+models), channels and the PHY are built once, and duplicate SNRs, budgets, metrics or labels are refused.
 See docs/experiments.md for every field and experiments/configs/*.yaml for examples.
 """
 
@@ -24,8 +27,10 @@ from pydantic import (
     model_serializer,
     model_validator,
 )
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from channels.config import ChannelConfig, PhyConfig
+from channels.config import SNR_DB_RANGE, ChannelConfig, PhyConfig
+from channels.mcs import MAX_MCS_INDEX
 from channels.models import check_channel_model
 from mtgc_link.link import Budget
 from mtgc_link.transport import (
@@ -41,8 +46,46 @@ class ConfigError(ValueError):
     """A sweep config that cannot be used; the message names the path of each bad value."""
 
 
+#: Seeds (``seed``, ``mcs.adaptive.seed``) are integers in this range (the CLI's ``--seed`` too).
+SEED_RANGE = (0, 2**32 - 1)
+#: Transmissions per transport block a ``harq_max_tx`` value may allow (the CLI's ``--harq-max-tx`` too).
+HARQ_MAX_TX_RANGE = (1, 16)
+
+
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: every float refuses .nan and .inf ("Input should be a finite number").
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _errors_at(
+    loc: tuple, errors: list[tuple[tuple, str, Any]], title: str = "SweepConfig"
+) -> ValidationError:
+    """A ValidationError whose errors lie at ``loc`` + each error's own location (pydantic prefixes the path
+    of the enclosing field), with ``msg`` as given."""
+    return ValidationError.from_exception_data(
+        title,
+        [
+            InitErrorDetails(
+                type=PydanticCustomError("invalid", "{reason}", {"reason": msg}),
+                loc=(*loc, *sub),
+                input=value,
+            )
+            for sub, msg, value in errors
+        ],
+    )
+
+
+def _relocated(exc: ValidationError, loc: tuple) -> ValidationError:
+    """``exc`` (e.g. from building a ChannelConfig or PhyConfig) with its errors moved under ``loc``."""
+    return _errors_at(loc, [(tuple(e["loc"]), _message(e), e.get("input")) for e in exc.errors()])
+
+
+def _message(err: dict) -> str:
+    """An error's message on one line, without pydantic's "Value error, " prefix."""
+    msg = str(err["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    return " ".join(msg.split())
 
 
 class ImagesConfig(_Strict):
@@ -78,6 +121,20 @@ class CodecConfig(_Strict):
             raise ValueError(f"unknown codec {v!r}; known: {', '.join(known) or 'none'}")
         return v
 
+    @model_validator(mode="after")
+    def _settings_valid(self) -> CodecConfig:
+        """The settings the codec would refuse, refused now (``codecs.<i>.settings.<key>: ...``); builds no
+        models (``SourceCodec.check_settings``)."""
+        from mtgc_link.codecs import CODECS
+        from mtgc_link.codecs.base import SettingError
+
+        try:
+            CODECS.get(self.name).check_settings(dict(self.settings))
+        except SettingError as exc:
+            loc = ("settings",) if exc.key == "settings" else ("settings", exc.key)
+            raise _errors_at(loc, [((), exc.message, self.settings.get(exc.key))], "CodecConfig") from None
+        return self
+
     @property
     def display(self) -> str:
         if self.label:
@@ -104,6 +161,14 @@ class ChannelSpec(_Strict):
     @classmethod
     def _known_model(cls, v: str) -> str:
         return check_channel_model(v)
+
+    @model_validator(mode="after")
+    def _buildable(self) -> ChannelSpec:
+        try:  # e.g. an unknown TDL/CDL profile: refused here, not at the first row
+            ChannelConfig(**self.params())
+        except ValidationError as exc:
+            raise _relocated(exc, ()) from None
+        return self
 
     def params(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump(exclude={"label"}).items() if v is not None}
@@ -191,7 +256,12 @@ class AdaptiveMcs(_Strict):
         default_factory=lambda: [float(s) for s in range(-6, 31, 2)], min_length=2
     )
     blocks: int = Field(20, ge=1)
-    seed: int = 1234
+    seed: int = Field(1234, ge=SEED_RANGE[0], le=SEED_RANGE[1])
+
+    @field_validator("snr_grid_db")
+    @classmethod
+    def _snr_grid(cls, v: list[float]) -> list[float]:
+        return _check_snrs(v)
 
     @field_validator("candidates")
     @classmethod
@@ -252,6 +322,17 @@ class SaveImages(_Strict):
     max_images: int = Field(2, ge=0)
 
 
+def _check_snrs(v: list[float]) -> list[float]:
+    lo, hi = SNR_DB_RANGE
+    bad = [s for s in v if not lo <= s <= hi]
+    if bad:
+        raise ValueError(f"SNR values must lie in [{lo:g}, {hi:g}] dB, got {bad}")
+    dup = sorted({s for s in v if v.count(s) > 1})
+    if dup:
+        raise ValueError(f"SNR values must be distinct, got {dup} more than once")
+    return v
+
+
 class SweepConfig(_Strict):
     name: str = "sweep"
     images: ImagesConfig = Field(default_factory=ImagesConfig)
@@ -262,7 +343,7 @@ class SweepConfig(_Strict):
     budgets: list[BudgetSpec] = Field(min_length=1)
     mcs: McsPolicy = Field(default_factory=lambda: McsPolicy(fixed=14))
     trials: int = Field(1, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=SEED_RANGE[0], le=SEED_RANGE[1])
     failure_policy: Literal["mean", "gray", "none"] = "gray"
     crc_error: Literal["decode", "drop"] = "decode"
     metrics: list[str] = Field(default_factory=lambda: ["psnr", "ms-ssim"], min_length=1)
@@ -305,9 +386,43 @@ class SweepConfig(_Strict):
     @field_validator("harq_max_tx")
     @classmethod
     def _harq_range(cls, v: list[int]) -> list[int]:
-        if any(n < 1 or n > 16 for n in v):
-            raise ValueError("harq_max_tx values must lie in 1..16 (transmissions per transport block)")
+        lo, hi = HARQ_MAX_TX_RANGE
+        if any(n < lo or n > hi for n in v):
+            raise ValueError(f"harq_max_tx values must lie in {lo}..{hi} (transmissions per transport block)")
         return v
+
+    @field_validator("budgets")
+    @classmethod
+    def _distinct_budgets(cls, v: list[BudgetSpec]) -> list[BudgetSpec]:
+        labels = [b.to_budget().label for b in v]
+        dup = {x: [i for i, y in enumerate(labels) if y == x] for x in labels if labels.count(x) > 1}
+        if dup:
+            which = "; ".join(f"{x} (entries {', '.join(map(str, at))})" for x, at in dup.items())
+            raise ValueError(f"duplicate budgets: {which}; each budget would be computed twice")
+        return v
+
+    @model_validator(mode="after")
+    def _mcs_buildable(self) -> SweepConfig:
+        """The MCS indices the policy can pick exist in ``phy.mcs_table`` and the PHY builds them (code rate
+        >= 1/5); the PHY settings together build a PhyConfig (e.g. DMRS length vs positions)."""
+        table = self.phy.mcs_table
+        lo, hi = lowest_mcs(table), MAX_MCS_INDEX[table]
+        if self.mcs.fixed is not None:
+            loc, values = ("mcs", "fixed"), [self.mcs.fixed]
+        else:
+            loc, values = ("mcs", "adaptive", "candidates"), list(self.mcs.adaptive.candidates)
+        bad = [m for m in values if not lo <= m <= hi]
+        if bad:
+            msg = (
+                f"MCS {', '.join(map(str, bad))} cannot be built with phy.mcs_table {table}: use {lo}..{hi} "
+                f"(indices up to {hi}; below {lo} the code rate is under 1/5, which the PHY's LDPC lacks)"
+            )
+            raise _errors_at(loc, [((), msg, bad)])
+        try:
+            PhyConfig(mcs_index=values[0], **self.phy.model_dump())
+        except ValidationError as exc:
+            raise _relocated(exc, ("phy",)) from None
+        return self
 
     @model_validator(mode="after")
     def _uep_buildable(self) -> SweepConfig:
@@ -332,16 +447,15 @@ class SweepConfig(_Strict):
         bad = [m for m in v if m not in known]
         if bad:
             raise ValueError(f"unknown metric(s) {bad}; known: {', '.join(known)}")
+        dup = sorted({m for m in v if v.count(m) > 1})
+        if dup:
+            raise ValueError(f"metrics must be distinct, got {dup} more than once")
         return v
 
     @field_validator("snr_db")
     @classmethod
     def _finite(cls, v: list[float]) -> list[float]:
-        if any(not -50 <= s <= 80 for s in v):
-            raise ValueError("SNR values must lie in [-50, 80] dB")
-        if len(set(v)) != len(v):
-            raise ValueError("SNR values must be distinct")
-        return v
+        return _check_snrs(v)
 
     @model_validator(mode="after")
     def _unique_labels(self) -> SweepConfig:
@@ -360,12 +474,33 @@ class SweepConfig(_Strict):
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
-    lines = [f"invalid sweep config {source}:"]
+def validation_lines(
+    exc: ValidationError, prefix: str = "", names: dict[str, str] | None = None
+) -> list[str]:
+    """One line per error: ``<path>: <message>``, the path dotted (``codecs.1.settings.method``) and
+    prefixed with ``prefix`` (e.g. ``phy.``). ``names`` maps a dotted path to what the user typed instead
+    (a CLI option, e.g. ``{"num_prbs": "--num-prbs"}``); an error of the whole model (no path) is put on the
+    name whose field its message mentions first."""
+    lines = []
     for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        lines.append(f"  {path}: {err['msg']}")
-    return "\n".join(lines)
+        path = ".".join(str(p) for p in err["loc"])
+        msg = _message(err)
+        if names:
+            if not path:
+                found = [(msg.find(f.split(".")[-1]), f) for f in names if f.split(".")[-1] in msg]
+                path = min(found)[1] if found else ""
+            if path and path not in names:  # a sub-model built on its own: ``speed_mps`` of ChannelConfig
+                path = next((f for f in names if f.endswith("." + path)), path)
+            label = names.get(path) or (prefix + path if path else "(top level)")
+        else:
+            label = prefix + path if path else "(top level)"
+        lines.append(f"{label}: {msg}")
+    return lines
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    """The message of a :class:`ConfigError`: the source, then one line per error with its config path."""
+    return "\n".join([f"invalid sweep config {source}:", *(f"  {line}" for line in validation_lines(exc))])
 
 
 def parse_config(data: Any, source: str = "<dict>") -> SweepConfig:

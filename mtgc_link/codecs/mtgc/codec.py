@@ -50,6 +50,11 @@ from mtgc_link.codecs.mtgc.ratecontrol import Rung, ladder_for
 from mtgc_link.codecs.sandbox import _one_line
 from mtgc_link.images import MAX_PIXELS, is_image_file
 
+#: The most diffusion steps a stream may ask the decoder for (the header allows 255); the codec's
+#: ``max_steps`` setting changes it. The profiles decode in 4 to 20 steps; each step is a UNet pass at the
+#: working size (at most the profile's ``max_side`` squared, whatever the picture size): steps bound the work.
+MAX_DECODE_STEPS = 64
+
 #: Importance of each part of the stream for the transport (docs/link.md): without the header nothing
 #: decodes; the caption and the SPWs are small semantic guidance (tens of bytes) the decoder can do without;
 #: the HCI is the bulk (hundreds of bytes), sent at the channel's MCS even under unequal error protection.
@@ -145,12 +150,17 @@ class MTGCCodec(SourceCodec):
     seed: the decoder's noise seed, written in the header.
     caption: a caption for every image (replaces the captioner); ``captions_file``: JSON name -> caption.
     device: torch device for the models (None = CPU).
+    max_steps / max_pixels: the decoder's work limits (default ``MAX_DECODE_STEPS`` and
+        ``mtgc_link.images.MAX_PIXELS``): a stream whose header asks for more diffusion steps or a larger
+        picture is a typed failure (``failure="work_limit"``) before any model runs; ``encode`` refuses
+        images and ``steps`` over them (a stream this decoder would refuse).
     """
 
     name = "mtgc"
     takes_caption = True
     segment_kinds = ("header", *bs.MODALITIES)
     supports_fit = True
+    max_side = 0xFFFF  # the header's 16-bit height and width; any smaller size is generated and resized
 
     def __init__(
         self,
@@ -163,6 +173,8 @@ class MTGCCodec(SourceCodec):
         caption: str | None = None,
         captions_file: str | Path | None = None,
         device: str | None = None,
+        max_steps: int = MAX_DECODE_STEPS,
+        max_pixels: int = MAX_PIXELS,
     ) -> None:
         if not isinstance(profile, str) or not profile:
             raise ValueError(f"profile must be 'compact', 'tiny', 'reference' or a folder, got {profile!r}")
@@ -172,14 +184,22 @@ class MTGCCodec(SourceCodec):
             ("hci_scale", hci_scale, 0, 255),
             ("hci_q", hci_q, 0, 51),
             ("seed", seed, 0, 2**32 - 1),
+            ("max_steps", max_steps, 1, 255),
+            ("max_pixels", max_pixels, 1, None),
         ):
-            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi):
-                raise ValueError(f"{arg} must be an integer in {lo}..{hi}, got {v!r}")
+            if v is not None and (
+                isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= (v if hi is None else hi)
+            ):
+                span = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+                raise ValueError(f"{arg} must be an integer {span}, got {v!r}")
+        if steps is not None and steps > max_steps:
+            raise ValueError(f"steps={steps} exceeds max_steps={max_steps} (the decoder would refuse it)")
         if caption is not None and not isinstance(caption, str):
             raise TypeError(f"caption must be a str, got {type(caption).__name__}")
         self.profile, self.device, self.seed = profile, device, seed
         self.steps, self.k, self.hci_scale, self.hci_q = steps, k, hci_scale, hci_q
         self.caption = caption
+        self.max_steps, self.max_pixels = max_steps, max_pixels
         self.captions = CaptionsFile(captions_file) if captions_file is not None else None
         self._cache: dict[tuple, Any] = {}
 
@@ -277,12 +297,14 @@ class MTGCCodec(SourceCodec):
             raise ValueError("mtgc: give max_bits or quality, not both")
         if fits is not None and max_bits is None:
             raise ValueError("mtgc: fits= needs max_bits")
-        h, w = image.shape[:2]
-        if h > 0xFFFF or w > 0xFFFF or h * w > MAX_PIXELS:
-            raise ValueError(
-                f"image of {h}x{w} exceeds the MTGC header's limits (65535 per side, {MAX_PIXELS} px)"
-            )
+        h, w = image.shape[:2]  # sizes over max_side / max_pixels were refused (check_shape)
         models = self.models
+        steps = self.steps or models.config.default_steps
+        if steps > self.max_steps:
+            raise ValueError(
+                f"mtgc: the profile's default_steps={steps} exceeds max_steps={self.max_steps} "
+                "(the decoder would refuse the stream); raise max_steps or set steps"
+            )
         key = _image_key(image)
         text, source, note = self._caption_for(image, caption, image_id, key, image_caption)
         cap_bytes = encode_caption(text) if text is not None else None
@@ -305,7 +327,7 @@ class MTGCCodec(SourceCodec):
                 seed=self.seed,
                 k=rung.k,
                 hci_scale=rung.hci_scale or 1,
-                steps=self.steps or models.config.default_steps,
+                steps=steps,
                 modalities=tuple(m for m in bs.MODALITIES if m in payloads),
             )
             return bs.pack_bitstream(header, payloads), payloads
@@ -394,9 +416,16 @@ class MTGCCodec(SourceCodec):
         except bs.HeaderError as exc:
             return Decoded.failure(f"mtgc header: {exc}", failure=f"header_{exc.kind}")
         h = stream.header
-        if h.height * h.width > MAX_PIXELS:
+        if h.height * h.width > self.max_pixels:
             return Decoded.failure(
-                f"mtgc header: {h.height}x{h.width} exceeds {MAX_PIXELS} px", failure="header_field"
+                f"mtgc header: {h.height}x{h.width} = {h.height * h.width} px exceeds the decoder's "
+                f"max_pixels={self.max_pixels}",
+                failure="work_limit",
+            )
+        if h.steps > self.max_steps:
+            return Decoded.failure(
+                f"mtgc header: steps={h.steps} exceeds the decoder's max_steps={self.max_steps}",
+                failure="work_limit",
             )
         if h.profile_id != bs.PROFILE_IDS["custom"] and self.profile_id not in (
             bs.PROFILE_IDS["custom"],
