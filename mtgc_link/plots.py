@@ -1,12 +1,14 @@
 """Paper-ready figures from a sweep's results table (PNG + PDF in ``<out>/figures``).
 
-- ``<metric>_vs_snr__<budget>``: metric vs SNR, one panel per channel, one line per codec: mean over images
-  and trials with its 95 % confidence band (Student t on the per-row values).
+- ``<metric>_vs_snr__<budget>``: metric vs SNR, one panel per channel, one line per codec: the mean with its
+  95 % confidence band over *images* (each image's trials averaged first, :func:`image_mean_ci`; the legend
+  title says over how many); no band where there is one image.
 - ``<metric>_vs_budget``: metric vs channel bandwidth ratio at up to three SNRs (rows) per channel (columns).
 - ``ber_bler_vs_snr``: pooled BER (bit errors / bits) and BLER (block errors / blocks) vs SNR, log scale
   (zero error rates cannot be drawn on it and are left out).
 - ``decode_failure_vs_snr``: fraction of rows whose image was not decoded, with Wilson 95 % intervals.
-- ``image_grid__<channel>__<budget>``: original | each codec at the saved SNRs (trial 0), PSNR in titles.
+- ``image_grid__<channel>__<budget>``: original | each codec at the saved SNRs (trial 0), PSNR and tag in
+  titles (:func:`cell_tag`).
 - ``bits_per_modality``: for codecs whose bitstream has named segments (MTGC), mean bits per segment.
 - ``quality_vs_snr_by_protection__<metric>__<budget>``: when protection or HARQ varies: one panel per
   (channel, HARQ setting), one line per (codec, protection), the reference lines as below.
@@ -19,6 +21,12 @@ Reference lines in the metric-vs-SNR panels, each only where its columns exist
 it sent, no channel errors), "BPG + capacity" (dotted black: BPG given the channel's capacity in bits,
 decoded error-free) and "failure policy (<policy>) floor" (grey line and band: the metric of the failure
 policy's picture, where every curve ends at low SNR).
+
+Curve points where some (half-filled marker) or every (hollow marker) row got no decoded image -- the failure
+policy's picture, or under policy ``none`` a row left out of the mean -- are marked, and the legend says so;
+image-grid cells are tagged "fallback: <status>" (red frame) or "corrupted, decoded" (orange frame). Panel
+titles name the channel's delay spread and speed (TDL/CDL) and the CSI; x ticks sit on the SNR grid; legends
+are outside the panels.
 
 Transport axes (:data:`LINE_AXES`: ``protection``, ``harq_max_tx``) are drawn, never split by or averaged
 over: one line per (codec, protection, HARQ) with the codec's colour, a marker per protection and a line
@@ -33,6 +41,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -94,13 +103,16 @@ def metric_columns(df: pd.DataFrame) -> list[str]:
 def mean_ci(values) -> tuple[float, float, int]:
     """(mean, half-width of the 95 % Student-t interval, n) of the finite values; NaNs when none.
 
+    The values must be independent samples (see :func:`image_mean_ci` for rows of a sweep). With one
+    value there is no interval: the half-width is NaN (the figures then draw no band).
+
     Example::
 
         >>> m, half, n = mean_ci([1.0, 2.0, 3.0, None, float("nan")])  # None and NaN are left out
         >>> m, round(half, 4), n  # t(0.975, 2 dof) = 4.3027, std 1: 4.3027 / sqrt(3)
         (2.0, 2.4841, 3)
-        >>> mean_ci([5.0])  # one value: no spread
-        (5.0, 0.0, 1)
+        >>> mean_ci([5.0])  # one value: no interval
+        (5.0, nan, 1)
     """
     from scipy.special import stdtrit  # Student t quantile; scipy.stats would take seconds to import
 
@@ -109,9 +121,68 @@ def mean_ci(values) -> tuple[float, float, int]:
     if n == 0:
         return math.nan, math.nan, 0
     if n == 1:
-        return float(v[0]), 0.0, 1
+        return float(v[0]), math.nan, 1
     half = float(stdtrit(n - 1, 0.975) * v.std(ddof=1) / math.sqrt(n))
     return float(v.mean()), half, n
+
+
+class Band(NamedTuple):
+    """One point of a curve: mean, half-width of its 95 % interval (NaN: none), the number of independent
+    units (images) it runs over, and the most rows (trials) averaged into one unit."""
+
+    mean: float
+    half: float
+    n: int
+    per_unit: int
+
+
+def image_mean_ci(rows: pd.DataFrame, column: str) -> Band:
+    """Mean and 95 % interval of ``column`` over the rows of one curve point, with the **image** as the unit.
+
+    The rows of one image are not independent samples: every trial shows the same picture, and above the
+    cliff the trials receive identical bytes, hence the identical decoded image and metric value. A t
+    interval over rows would count each image once per trial and come out about sqrt(trials) too narrow.
+    So each image's finite values are first averaged over its trials (channel realisations), and the
+    Student-t interval runs over these per-image means (``n`` = images with a finite value); the mean is
+    the mean of the per-image means. Duplicate rows are *not* dropped instead: identical bytes in two trials
+    are two draws of the channel with the same outcome, and dropping them would weight rare (corrupted)
+    outcomes up. With one image there is no interval (half NaN). Without an ``image`` column (old or
+    hand-made tables) every row is its own unit.
+
+    >>> t = pd.DataFrame({"image": ["a", "a", "b", "b"], "psnr": [30.0, 30.0, 20.0, 22.0]})
+    >>> b = image_mean_ci(t, "psnr")  # per image: 30 and 21; t(0.975, 1) = 12.706, std 6.364 / sqrt(2)
+    >>> b.mean, round(b.half, 2), b.n, b.per_unit
+    (25.5, 57.18, 2, 2)
+    """
+    v = _finite(rows[column])
+    if "image" not in rows:
+        m, h, n = mean_ci(v)
+        return Band(m, h, n, 1 if n else 0)
+    ok = v.notna()
+    per_image = v[ok].groupby(rows.loc[ok, "image"], sort=False)
+    m, h, n = mean_ci(per_image.mean())
+    return Band(m, h, n, int(per_image.size().max()) if n else 0)
+
+
+def ci_note(bands, unit: str = "images") -> str:
+    r"""What a figure's intervals run over, for its legend title, from the :class:`Band` of every point.
+
+    >>> ci_note([Band(1, 0.1, 5, 3), Band(1, 0.2, 5, 3)])
+    'mean, 95% CI over 5 images\n(each: mean of its 3 trials)'
+    >>> ci_note([Band(1, float("nan"), 1, 4)])
+    'mean of 1 image (no CI)\n(each: mean of its 4 trials)'
+    """
+    bands = [b for b in bands if b.n > 0]
+    if not bands:
+        return "mean"
+    lo, hi = min(b.n for b in bands), max(b.n for b in bands)
+    if hi < 2:
+        head = f"mean of 1 {unit.rstrip('s')} (no CI)"
+    else:
+        head = f"mean, 95% CI over {lo if lo == hi else f'{lo}-{hi}'} {unit}"
+        head += " (none at 1)" if lo < 2 else ""
+    per = max(b.per_unit for b in bands)
+    return head + (f"\n(each: mean of its {per} trials)" if unit == "images" and per > 1 else "")
 
 
 def wilson(k: int, n: int) -> tuple[float, float, float]:
@@ -232,30 +303,176 @@ def _looks(df: pd.DataFrame) -> dict[str, dict]:
     return looks
 
 
-def _curve(ax, x, mean, half, label, marker="o", **style):
-    x, mean, half = map(np.asarray, (x, mean, half))
+#: Marker looks of curve points where rows got no decoded image (see :func:`_curve`).
+_FALLBACK_LOOK = {
+    "some": {"fillstyle": "bottom", "markerfacecoloralt": "white", "markersize": 5.5, "markeredgewidth": 1.0},
+    "all": {"fillstyle": "full", "markerfacecolor": "white", "markersize": 5.5, "markeredgewidth": 1.0},
+}
+
+
+def _curve(ax, x, mean, half, label, marker="o", fallback=None, policy: str = "", **style):
+    """One curve: the line, its 95 % band where there is one (no artist at all where no point has an
+    interval: one image), and the points where rows got no decoded image marked.
+
+    fallback: per point, the fraction of its rows whose image the decoder did not give (the failure policy's
+    picture, or under policy ``none`` rows left out of the mean). Such points get, instead of the filled
+    marker, a half-filled one (some rows) or a hollow one (every row): marker-only lines labelled
+    ``_fallback_some:<label>`` / ``_fallback_all:<label>`` with the policy as their ``gid``.
+    """
+    x, mean, half = (np.asarray(a, dtype=float) for a in (x, mean, half))
+    f = np.zeros_like(mean) if fallback is None else np.asarray(fallback, dtype=float)
     ok = np.isfinite(mean)
+    x, mean, half, f = x[ok], mean[ok], half[ok], f[ok]
     style.setdefault("marker", marker)
-    (line,) = ax.plot(x[ok], mean[ok], label=label, **style)
-    h = np.where(np.isfinite(half), half, 0.0)
-    ax.fill_between(x[ok], (mean - h)[ok], (mean + h)[ok], color=line.get_color(), alpha=0.18, linewidth=0)
+    flagged = f > 0
+    if flagged.any():
+        style["markevery"] = [int(i) for i in np.flatnonzero(~flagged)]
+    (line,) = ax.plot(x, mean, label=label, **style)
+    colour = line.get_color()
+    band = np.isfinite(half)
+    if band.any():
+        h = np.where(band, half, 0.0)
+        ax.fill_between(
+            x, mean - h, mean + h, where=band, color=colour, alpha=0.18, linewidth=0, label=f"_band:{label}"
+        )
+    for kind, sel in (("some", flagged & (f < 1)), ("all", f >= 1)):
+        if sel.any():
+            (mark,) = ax.plot(
+                x[sel],
+                mean[sel],
+                ls="none",
+                marker=line.get_marker(),
+                color=colour,
+                markeredgecolor=colour,
+                label=f"_fallback_{kind}:{label}",
+                zorder=line.get_zorder() + 0.1,
+                **_FALLBACK_LOOK[kind],
+            )
+            mark.set_gid(policy)
     return line
 
 
-def _legend(fig, axes, title: str, max_inside: int = 6) -> None:
-    """One legend for the figure: the labels of every panel, once each; inside the first panel when short,
-    to the right of the panels when long."""
+def _fallback_fraction(rows: pd.DataFrame) -> float:
+    """Fraction of ``rows`` whose image the decoder did not give (``decode_status`` != ok: the failure
+    policy's picture, or no picture under policy ``none`` and for the error statuses, whose metrics are null;
+    without that column, ``policy_applied``); 0 when neither column is there."""
+    if rows.empty:
+        return 0.0
+    if "decode_status" in rows:
+        return float((rows["decode_status"].fillna("").astype(str) != "ok").mean())
+    if "policy_applied" in rows:
+        return float(rows["policy_applied"].fillna(False).astype(bool).mean())
+    return 0.0
+
+
+def _policy_of(rows: pd.DataFrame) -> str:
+    if "failure_policy" not in rows:
+        return ""
+    return ", ".join(str(p) for p in dict.fromkeys(rows["failure_policy"].dropna()))
+
+
+def _fallback_proxies(axes) -> list:
+    """Legend entries explaining the half-filled / hollow markers drawn by :func:`_curve`, where any are."""
+    from matplotlib.lines import Line2D
+
+    kinds, policies = set(), set()
+    for ax in axes:
+        for line in ax.get_lines():
+            lab = str(line.get_label())
+            if lab.startswith("_fallback_"):
+                kinds.add(lab[len("_fallback_") :].split(":", 1)[0])
+                policies.update(p for p in str(line.get_gid() or "").split(", ") if p)
+    if not kinds:
+        return []
+    if policies <= {"none"} and policies:
+        some = "some rows not decoded (left out of the mean)"
+        every = "no row decoded"
+    else:
+        name = ", ".join(sorted(policies - {"none"})) or "?"
+        some = f"some images not decoded: failure policy ({name})"
+        every = f"no image decoded: failure policy ({name})"
+    out = []
+    for kind, text in (("some", some), ("all", every)):
+        if kind in kinds:
+            look = dict(_FALLBACK_LOOK[kind])
+            out.append(Line2D([], [], ls="none", marker="o", color="0.3", label=text, **look))
+    return out
+
+
+def _legend(fig, axes, title: str) -> None:
+    """One legend for the figure, outside the panels (to their right) so that it hides no curve: the labels
+    of every panel once each, then what the half-filled / hollow markers mean where there are any."""
     handles: dict[str, object] = {}
     for ax in axes:
         for h, label in zip(*ax.get_legend_handles_labels(), strict=True):
             if not label.startswith("_"):
                 handles.setdefault(label, h)
+    for proxy in _fallback_proxies(axes):
+        handles.setdefault(proxy.get_label(), proxy)
     if not handles:
         return
-    if len(handles) <= max_inside:
-        axes[0].legend(list(handles.values()), list(handles), loc="best", title=title)
-    else:
-        fig.legend(list(handles.values()), list(handles), loc="outside right upper", title=title)
+    fig.legend(list(handles.values()), list(handles), loc="outside right upper", title=title)
+
+
+def _snr_ticks(ax, snrs, max_labels: int = 9) -> None:
+    """Major ticks at the SNR grid values; labels thinned so that neighbours keep >= 1/max_labels of the
+    range apart (every tick stays)."""
+    v = sorted({float(x) for x in snrs if np.isfinite(x)})
+    if not v:
+        return
+    gap = (v[-1] - v[0]) / max_labels if len(v) > 1 else 0.0
+    labels, last = [], None
+    for x in v:
+        keep = last is None or x - last >= gap - 1e-9
+        labels.append(f"{x:g}" if keep else "")
+        last = x if keep else last
+    ax.set_xticks(v, labels)
+
+
+def _one_value(rows: pd.DataFrame, column: str):
+    if column not in rows:
+        return None
+    vals = [v for v in dict.fromkeys(rows[column]) if v is not None and v == v and v != ""]
+    if not vals:
+        return None
+    if len(vals) == 1:
+        return vals[0]
+    return "/".join(f"{v:g}" if isinstance(v, float) else str(v) for v in vals)
+
+
+def channel_details(rows: pd.DataFrame) -> str:
+    """The channel of ``rows`` as a panel title names it: TDL/CDL delay spread and UE speed, and the CSI
+    (from the row columns ``channel_model``, ``delay_spread_ns``, ``speed_mps``, ``csi``); empty when the
+    table has none of them.
+
+    >>> channel_details(pd.DataFrame({"channel_model": ["tdl"], "delay_spread_ns": [300.0],
+    ...                               "speed_mps": [3.0], "csi": ["ls"]}))
+    'DS 300 ns, 3 m/s, CSI ls'
+    >>> channel_details(pd.DataFrame({"channel_model": ["awgn"], "delay_spread_ns": [100.0], "csi": ["ls"]}))
+    'CSI ls'
+    """
+
+    def num(v, unit):
+        return f"{v:g} {unit}" if isinstance(v, (int, float)) else f"{v} {unit}"
+
+    parts = []
+    if _one_value(rows, "channel_model") in ("tdl", "cdl"):
+        ds, speed = _one_value(rows, "delay_spread_ns"), _one_value(rows, "speed_mps")
+        parts += [f"DS {num(ds, 'ns')}"] if ds is not None else []
+        parts += [num(speed, "m/s")] if speed is not None else []
+    csi = _one_value(rows, "csi")
+    parts += [f"CSI {csi}"] if csi is not None else []
+    return ", ".join(parts)
+
+
+def panel_title(rows: pd.DataFrame, channel: str, *rest: str) -> str:
+    r"""``"<channel> (<details>)\n<rest>"`` when the table names the channel's details, else the one line
+    ``"<channel>, <rest>"`` (as before those columns existed)."""
+    details = channel_details(rows)
+    tail = ", ".join(r for r in rest if r)
+    if not details:
+        return ", ".join(x for x in (channel, tail) if x)
+    return f"{channel} ({details})" + (f"\n{tail}" if tail else "")
 
 
 # ------------------------------------------------------------------------------------ reference lines
@@ -338,14 +555,45 @@ def draw_references(ax, sub: pd.DataFrame, metric: str, looks: dict[str, dict] |
         )
 
 
-def _draw_quality(ax, sub: pd.DataFrame, metric: str, looks: dict, refs: bool = True, label_column="_series"):
+def _points(g: pd.DataFrame, by: str, column: str) -> tuple[list, list[Band], list[float]]:
+    """Per value of ``by`` (sorted): its :class:`Band` of ``column`` (:func:`image_mean_ci`) and the fraction
+    of its rows whose image the decoder did not give (:func:`_fallback_fraction`)."""
+    xs, bands, fallback = [], [], []
+    for x, gs in g.groupby(by, sort=True):
+        xs.append(x)
+        bands.append(image_mean_ci(gs, column))
+        fallback.append(_fallback_fraction(gs))
+    return xs, bands, fallback
+
+
+def _draw_band_curve(ax, x, bands, fallback, label, policy, look) -> None:
+    if bands:
+        _curve(
+            ax,
+            x,
+            [b.mean for b in bands],
+            [b.half for b in bands],
+            label,
+            fallback=fallback,
+            policy=policy,
+            **look,
+        )
+
+
+def _draw_quality(
+    ax, sub: pd.DataFrame, metric: str, looks: dict, refs: bool = True, label_column="_series"
+) -> list[Band]:
+    """The curves of one quality-vs-SNR panel; returns the :class:`Band` of every point drawn."""
+    drawn: list[Band] = []
+    policy = _policy_of(sub)
     for series, g in sub.groupby("_series", sort=False):
-        stats = [(snr, *mean_ci(gs[metric])) for snr, gs in g.groupby("snr_db")]
-        if stats:
-            snr, m, h, _ = zip(*stats, strict=True)
-            _curve(ax, snr, m, h, str(g[label_column].iloc[0]), **looks.get(series, {}))
+        snr, bands, fallback = _points(g, "snr_db", metric)
+        label = str(g[label_column].iloc[0])
+        _draw_band_curve(ax, snr, bands, fallback, label, policy, looks.get(series, {}))
+        drawn += bands
     if refs:
         draw_references(ax, sub, metric, looks)
+    return drawn
 
 
 def plot_metric_vs_snr(df: pd.DataFrame, metric: str, folder: Path) -> list[Path]:
@@ -360,12 +608,15 @@ def plot_metric_vs_snr(df: pd.DataFrame, metric: str, folder: Path) -> list[Path
             continue
         with plt.rc_context(paper_style()):
             fig, axes = _panels(len(channels))
+            drawn: list[Band] = []
             for ax, ch in zip(axes, channels, strict=False):
-                _draw_quality(ax, dfb[dfb["channel"] == ch], metric, looks)
-                ax.set_title(f"{ch}, {budget}, MCS {_mcs_text(dfb)}")
+                sub = dfb[dfb["channel"] == ch]
+                drawn += _draw_quality(ax, sub, metric, looks)
+                ax.set_title(panel_title(sub, ch, str(budget), f"MCS {_mcs_text(dfb)}"))
                 ax.set_xlabel(SNR_LABEL)
+                _snr_ticks(ax, sub["snr_db"])
             axes[0].set_ylabel(metric_label(metric))
-            _legend(fig, axes[: len(channels)], "mean, 95% CI")
+            _legend(fig, axes[: len(channels)], ci_note(drawn))
             out += _save(fig, folder, f"{_slug(metric)}_vs_snr__{_slug(budget)}")
     return out
 
@@ -395,18 +646,21 @@ def plot_quality_by_protection(df: pd.DataFrame, metric: str, folder: Path) -> l
                 squeeze=False,
                 sharey=True,
             )
+            drawn: list[Band] = []
             for i, ch in enumerate(channels):
                 for j, harq in enumerate(harqs):
                     ax = axes[i][j]
                     sub = dfb[dfb["channel"] == ch]
                     if harq is not None:
                         sub = sub[sub["harq_max_tx"] == harq]
-                    _draw_quality(ax, sub, metric, looks, label_column="_series_noharq")
-                    ax.set_title(f"{ch}, {budget}" + ("" if harq is None else f", {_harq_label(harq)}"))
+                    drawn += _draw_quality(ax, sub, metric, looks, label_column="_series_noharq")
+                    harq_text = "" if harq is None else _harq_label(harq)
+                    ax.set_title(panel_title(sub, ch, str(budget), harq_text))
                     ax.set_xlabel(SNR_LABEL)
+                    _snr_ticks(ax, sub["snr_db"])
                     if j == 0:
                         ax.set_ylabel(metric_label(metric))
-            _legend(fig, list(axes.flat), "mean, 95% CI")
+            _legend(fig, list(axes.flat), ci_note(drawn))
             out += _save(fig, folder, f"quality_vs_snr_by_protection__{_slug(metric)}__{_slug(budget)}")
     return out
 
@@ -434,22 +688,23 @@ def plot_metric_vs_budget(df: pd.DataFrame, metric: str, folder: Path) -> list[P
             squeeze=False,
             sharey=True,
         )
+        drawn: list[Band] = []
         for i, snr in enumerate(chosen):
             for j, ch in enumerate(channels):
                 ax = axes[i][j]
                 sub = df[(df["snr_db"] == snr) & (df["channel"] == ch)]
+                policy = _policy_of(sub)
                 for series, g in sub.groupby("_series", sort=False):
-                    stats = sorted(
-                        (gb["cbr_budget"].mean(), *mean_ci(gb[metric])) for _, gb in g.groupby("budget")
-                    )
-                    if stats:
-                        x, m, h, _ = zip(*stats, strict=True)
-                        _curve(ax, x, m, h, series, **{"marker": "s", **looks.get(series, {})})
-                ax.set_title(f"{ch}, SNR {snr:g} dB")
+                    g = g.assign(_x=g.groupby("budget")["cbr_budget"].transform("mean"))
+                    x, bands, fallback = _points(g, "_x", metric)
+                    look = {"marker": "s", **looks.get(series, {})}
+                    _draw_band_curve(ax, x, bands, fallback, series, policy, look)
+                    drawn += bands
+                ax.set_title(panel_title(sub, ch, f"SNR {snr:g} dB"))
                 ax.set_xlabel(CBR_LABEL)
                 if j == 0:
                     ax.set_ylabel(metric_label(metric))
-        _legend(fig, list(axes.flat), "mean, 95% CI")
+        _legend(fig, list(axes.flat), ci_note(drawn))
         return _save(fig, folder, f"{_slug(metric)}_vs_budget")
 
 
@@ -465,15 +720,18 @@ def plot_ber_bler(df: pd.DataFrame, folder: Path) -> list[Path]:
             agg = g.groupby("snr_db")[["bit_errors", "bits", "block_errors", "blocks"]].sum()
             ber = (agg["bit_errors"] / agg["bits"]).where(agg["bit_errors"] > 0)
             bler = (agg["block_errors"] / agg["blocks"]).where(agg["block_errors"] > 0)
-            label = f"{ch}, {budget}" if sent["budget"].nunique() > 1 else ch
+            details = channel_details(g)
+            label = f"{ch} ({details})" if details else str(ch)
+            label += f", {budget}" if sent["budget"].nunique() > 1 else ""
             label += f", {transport}" if transport else ""
             axes[0][0].semilogy(agg.index, ber, marker="o", label=label)
             axes[0][1].semilogy(agg.index, bler, marker="o", label=label)
         for ax, name in zip(axes[0], ("BER (payload bits)", "BLER (transport blocks)"), strict=True):
             ax.set_xlabel(SNR_LABEL)
             ax.set_ylabel(name)
+            _snr_ticks(ax, sent["snr_db"])
         axes[0][0].set_title(f"MCS {_mcs_text(sent)}; zero error rates not drawn")
-        axes[0][1].legend(loc="best" if sent["_transport"].nunique() <= 3 else "lower left")
+        _legend(fig, list(axes[0]), "pooled over rows")
         return _save(fig, folder, "ber_bler_vs_snr")
 
 
@@ -496,11 +754,13 @@ def plot_decode_failure(df: pd.DataFrame, folder: Path) -> list[Path]:
                 look = {k: v for k, v in looks.get(series, {}).items() if not (several and k == "color")}
                 (line,) = ax.plot(snr, p, **{"marker": "o", **look}, label=label)
                 ax.fill_between(snr, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
-            ax.set_title(ch)
+            sub = df[df["channel"] == ch]
+            ax.set_title(panel_title(sub, ch))
             ax.set_xlabel(SNR_LABEL)
+            _snr_ticks(ax, sub["snr_db"])
             ax.set_ylim(-0.03, 1.03)
         axes[0].set_ylabel("Decode-failure rate")
-        _legend(fig, axes[: len(channels)], "Wilson 95% CI")
+        _legend(fig, axes[: len(channels)], "Wilson 95% CI over rows\n(channel realisations)")
         return _save(fig, folder, "decode_failure_vs_snr")
 
 
@@ -510,7 +770,41 @@ def _image_file(out_dir: Path, row: pd.Series) -> Path | None:
     return out_dir / rel if isinstance(rel, str) and rel else None
 
 
+#: Frame colours of image-grid cells whose picture is not a clean decode (see :func:`cell_tag`).
+CELL_FRAMES = {"fallback": "tab:red", "corrupted": "tab:orange"}
+
+
+def cell_tag(row: pd.Series) -> tuple[str, str | None]:
+    """(tag, kind) of one image-grid cell: what the picture is when it is not a clean decode.
+
+    - ``"fallback: <status>"``, kind ``fallback``: the failure policy supplied the picture
+      (``policy_applied``; the status says why: decode_failed, dropped, no_fit);
+    - ``"<status>, no image"``, kind ``fallback``: not decoded under policy ``none`` (the cell stays empty);
+    - ``"corrupted, decoded"``, kind ``corrupted``: decoded, but from bytes with errors (``bit_errors`` > 0 or
+      ``received_identical`` false: under ``crc_error: decode``, or lost segments of a segmented codec);
+    - ``("", None)``: decoded from the bytes that were sent.
+    """
+    status = str(row.get("decode_status", "ok") or "ok")
+    if bool(row.get("policy_applied", False)):
+        return f"fallback: {status}", "fallback"
+    if status != "ok":
+        return f"{status}, no image", "fallback"
+    errors = pd.to_numeric(row.get("bit_errors", 0), errors="coerce")
+    identical = row.get("received_identical", None)
+    differs = identical is not None and identical == identical and not identical  # NaN: unknown
+    if (np.isfinite(errors) and errors > 0) or differs:
+        return "corrupted, decoded", "corrupted"
+    return "", None
+
+
 def plot_image_grids(df: pd.DataFrame, out_dir: Path, folder: Path, max_cols: int = 6) -> list[Path]:
+    """Per (channel, budget): rows (image, codec line), columns original | the saved SNRs (trial 0).
+
+    Laid out in inches so that no text overlaps a picture: the figure title has its own band at the top,
+    every cell a band above it for its title (the SNR in the first row; the PSNR and, for a picture that is
+    not a clean decode, its :func:`cell_tag`), and tagged cells a coloured frame (:data:`CELL_FRAMES`)
+    explained in a note at the bottom.
+    """
     import warnings
 
     import matplotlib.pyplot as plt
@@ -530,20 +824,43 @@ def plot_image_grids(df: pd.DataFrame, out_dir: Path, folder: Path, max_cols: in
         if len(snrs) > max_cols:
             snrs = [snrs[i] for i in np.linspace(0, len(snrs) - 1, max_cols).round().astype(int)]
         nrows, ncols = len(names) * len(codecs), len(snrs) + 1
-        first = np.asarray(Image.open(original_image_path(out_dir, names[0])))
-        aspect = first.shape[0] / first.shape[1]
+        # in inches: a cell (its height from its image's aspect), the title band above each cell (up to 3
+        # lines at 5.5 pt), the figure title band, the row labels' band on the left, the frame note's band
+        cell_w, line_h, gap_w = 1.25, 5.5 * 1.3 / 72, 0.06
+        aspects = []
+        for name in names:
+            with Image.open(original_image_path(out_dir, name)) as im:
+                aspects.append(im.height / im.width)
+        cell_h = [cell_w * aspects[r // len(codecs)] for r in range(nrows)]
+        title_h, sup_h, left_w, note_h = 3 * line_h + 0.05, 0.42, 0.32, 0.22
+        width = left_w + ncols * cell_w + (ncols - 1) * gap_w + 0.05
+        height = sup_h + nrows * title_h + sum(cell_h) + note_h
+        bottoms = [note_h + sum(cell_h[r + 1 :]) + (nrows - 1 - r) * title_h for r in range(nrows)]
         missing: list[str] = []
+        kinds_seen: set[str] = set()
         with plt.rc_context({**paper_style(), "figure.constrained_layout.use": False}):
-            fig, axes = plt.subplots(
-                nrows, ncols, figsize=(1.25 * ncols, 1.25 * aspect * nrows + 0.3), squeeze=False
-            )
+            fig = plt.figure(figsize=(width, height))
+            axes = [
+                [
+                    fig.add_axes(
+                        (
+                            (left_w + c * (cell_w + gap_w)) / width,
+                            bottoms[r] / height,
+                            cell_w / width,
+                            cell_h[r] / height,
+                        )
+                    )
+                    for c in range(ncols)
+                ]
+                for r in range(nrows)
+            ]
             for ni, name in enumerate(names):
+                orig = np.asarray(Image.open(original_image_path(out_dir, name)))
                 for ci, codec in enumerate(codecs):
                     r = ni * len(codecs) + ci
-                    orig = np.asarray(Image.open(original_image_path(out_dir, name)))
                     axes[r][0].imshow(orig)
-                    axes[r][0].set_title("original" if r == 0 else "", fontsize=6)
-                    axes[r][0].set_ylabel(f"{name}\n{codec}", fontsize=6)
+                    axes[r][0].set_title("original" if r == 0 else "", fontsize=5.5, pad=2)
+                    axes[r][0].set_ylabel(f"{name}\n{codec}", fontsize=5.5)
                     for k, snr in enumerate(snrs, start=1):
                         ax = axes[r][k]
                         row = g[(g["_series"] == codec) & (g["image"] == name) & (g["snr_db"] == snr)]
@@ -552,17 +869,46 @@ def plot_image_grids(df: pd.DataFrame, out_dir: Path, folder: Path, max_cols: in
                             ax.imshow(np.asarray(Image.open(path)))
                         elif path is not None:
                             missing.append(str(path))
-                        psnr = row["psnr"].iloc[0] if "psnr" in row and len(row) else math.nan
-                        status = row["decode_status"].iloc[0] if len(row) else "?"
-                        tag = _cell_tag(row.iloc[0]) if len(row) else ""
-                        txt = f"{snr:g} dB\n" + (f"{psnr:.1f} dB" if np.isfinite(psnr) else "")
-                        ax.set_title(txt + tag + ("" if status == "ok" else f" ({status})"), fontsize=5.5)
-            for ax in axes.flat:
+                        lines = [f"{snr:g} dB"] if r == 0 else []
+                        if len(row):
+                            psnr = np.nan
+                            if "psnr" in row:
+                                psnr = pd.to_numeric(row["psnr"], errors="coerce").iloc[0]
+                            lines.append(f"PSNR {psnr:.1f} dB" if np.isfinite(psnr) else "")
+                            tag, kind = cell_tag(row.iloc[0])
+                            if kind is not None:
+                                kinds_seen.add(kind)
+                                lines.append(tag)
+                                for spine in ax.spines.values():
+                                    spine.set(visible=True, color=CELL_FRAMES[kind], linewidth=1.6)
+                        else:
+                            lines.append("not saved")
+                        ax.set_title("\n".join(x for x in lines if x), fontsize=5.5, pad=2)
+            for ax in (a for row_axes in axes for a in row_axes):
                 ax.set_xticks([])
                 ax.set_yticks([])
                 ax.grid(False)
-            fig.suptitle(f"{ch}, {budget}: original | decoded at SNR (Es/N0 per data RE); PSNR", fontsize=6.5)
-            fig.subplots_adjust(wspace=0.05, hspace=0.35)
+            details = channel_details(g)
+            head = f"{ch} ({details}), {budget}" if details else f"{ch}, {budget}"
+            fig.suptitle(
+                f"{head}\noriginal | decoded at SNR (Es/N0 per data RE), trial 0",
+                y=1 - 0.5 * sup_h / height,
+                va="center",
+                fontsize=6.5,
+            )
+            if kinds_seen:
+                note = {
+                    "fallback": "red frame: the failure policy's picture (fallback)",
+                    "corrupted": "orange frame: decoded from corrupted bytes",
+                }
+                fig.text(
+                    0.5,
+                    0.5 * note_h / height,
+                    ";  ".join(note[k] for k in ("fallback", "corrupted") if k in kinds_seen),
+                    ha="center",
+                    va="center",
+                    fontsize=5.5,
+                )
             out += _save(fig, folder, f"image_grid__{_slug(ch)}__{_slug(budget)}")
         if missing:
             warnings.warn(
@@ -570,11 +916,6 @@ def plot_image_grids(df: pd.DataFrame, out_dir: Path, folder: Path, max_cols: in
                 stacklevel=2,
             )
     return out
-
-
-def _cell_tag(row: pd.Series) -> str:
-    """' [policy]' when the failure policy supplied the picture instead of the decoder."""
-    return " [policy]" if bool(row.get("policy_applied", False)) else ""
 
 
 def plot_bits_per_modality(df: pd.DataFrame, folder: Path) -> list[Path]:
@@ -656,15 +997,15 @@ def plot_segment_delivery(df: pd.DataFrame, folder: Path) -> list[Path]:
                     snr, p, lo, hi = map(np.asarray, zip(*rows, strict=True))
                     (line,) = ax.plot(snr, p, **{"marker": "o", **looks.get(series, {})}, label=series)
                     ax.fill_between(snr, lo, hi, color=line.get_color(), alpha=0.15, linewidth=0)
-                ax.set_title(
-                    f"{kind} segment, {ch}" + ("" if budget is None or len(budgets) == 1 else f", {budget}")
-                )
+                extra = "" if budget is None or len(budgets) == 1 else str(budget)
+                ax.set_title(panel_title(sub, f"{kind} segment, {ch}", extra))
                 ax.set_ylim(-0.03, 1.03)
+                _snr_ticks(ax, sub["snr_db"])
                 if i == len(kinds) - 1:
                     ax.set_xlabel(SNR_LABEL)
                 if j == 0:
                     ax.set_ylabel("Delivered (of sent)")
-        _legend(fig, list(axes.flat), "Wilson 95% CI")
+        _legend(fig, list(axes.flat), "Wilson 95% CI over rows\n(channel realisations)")
         return _save(fig, folder, "segment_delivery_vs_snr")
 
 
@@ -692,6 +1033,7 @@ def plot_mean_transmissions(df: pd.DataFrame, folder: Path) -> list[Path]:
             squeeze=False,
             sharey=True,
         )
+        drawn: list[Band] = []
         for i, budget in enumerate(budgets):
             for j, ch in enumerate(channels):
                 ax = axes[i][j]
@@ -701,17 +1043,15 @@ def plot_mean_transmissions(df: pd.DataFrame, folder: Path) -> list[Path]:
                     else on[(on["channel"] == ch) & (on["budget"] == budget)]
                 )
                 for series, g in sub.groupby("_series", sort=False):
-                    stats = [
-                        (snr, *mean_ci(_finite(gs["mean_transmissions"]))) for snr, gs in g.groupby("snr_db")
-                    ]
-                    if stats:
-                        snr, m, h, _ = zip(*stats, strict=True)
-                        _curve(ax, snr, m, h, series, **looks.get(series, {}))
-                ax.set_title(ch if budget is None else f"{ch}, {budget}")
+                    snr, bands, _ = _points(g, "snr_db", "mean_transmissions")
+                    _draw_band_curve(ax, snr, bands, None, series, "", looks.get(series, {}))
+                    drawn += bands
+                ax.set_title(panel_title(sub, ch, "" if budget is None else str(budget)))
                 ax.set_xlabel(SNR_LABEL)
+                _snr_ticks(ax, sub["snr_db"])
                 if j == 0:
                     ax.set_ylabel("Mean transmissions per block")
-        _legend(fig, list(axes.flat), "mean, 95% CI")
+        _legend(fig, list(axes.flat), ci_note(drawn))
         return _save(fig, folder, "mean_transmissions_vs_snr")
 
 
@@ -753,6 +1093,49 @@ def _figures(df: pd.DataFrame, out_dir: Path, folder: Path) -> list[Path]:
     return files
 
 
+#: The row columns that name a channel's details in panel titles (:func:`channel_details`).
+CHANNEL_DETAIL_COLUMNS = ("channel_model", "delay_spread_ns", "speed_mps", "csi")
+
+
+def with_channel_columns(df: pd.DataFrame, out_dir: Path) -> pd.DataFrame:
+    """``df`` with :data:`CHANNEL_DETAIL_COLUMNS` filled from the sweep's ``config.yaml`` (its ``channels``
+    ChannelSpecs and ``phy.csi``) where the table lacks them (tables written before these columns).
+
+    Rows are matched by the channel's label, as :class:`mtgc_link.sweep.config.ChannelSpec` ``display``
+    forms it; fields a spec leaves unset get the :class:`channels.ChannelConfig` defaults, as the run did.
+    """
+    missing = [c for c in CHANNEL_DETAIL_COLUMNS if c not in df]
+    if not missing or "channel" not in df:
+        return df
+    import yaml
+
+    try:
+        cfg = yaml.safe_load((Path(out_dir) / "config.yaml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return df
+    from channels.config import ChannelConfig, PhyConfig
+
+    fields = ("delay_spread_ns", "speed_mps")
+    defaults = {k: ChannelConfig.model_fields[k].default for k in fields}
+    csi = (cfg.get("phy") or {}).get("csi") or PhyConfig.model_fields["csi"].default
+    by_label: dict[str, dict] = {}
+    for spec in cfg.get("channels") or []:
+        if not isinstance(spec, dict) or "model" not in spec:
+            continue
+        model = str(spec["model"]).lower()
+        label = spec.get("label")
+        if not label:  # ChannelSpec.display
+            profile = str(spec.get("profile") or "A").upper()
+            label = f"{model.upper()}-{profile}" if model in ("tdl", "cdl") else model.upper()
+            label = label if model in ("tdl", "cdl", "awgn") else model.capitalize()
+        values = {k: spec.get(k) if spec.get(k) is not None else defaults[k] for k in fields}
+        by_label[label] = {"channel_model": model, **values, "csi": csi}
+    df = df.copy()
+    for column in missing:
+        df[column] = df["channel"].map(lambda ch, c=column: by_label.get(str(ch), {}).get(c))
+    return df
+
+
 def plot_results(out_dir: str | Path) -> list[Path]:
     """Every figure for the results in ``out_dir``; returns the files written (PNG and PDF).
 
@@ -764,7 +1147,7 @@ def plot_results(out_dir: str | Path) -> list[Path]:
     matplotlib.use("Agg")
 
     out_dir = Path(out_dir)
-    df = load_results(out_dir)
+    df = with_channel_columns(load_results(out_dir), out_dir)
     if "codec_trained" in df:  # random weights are never passed off as results: say so in every legend
         untrained = df["codec_trained"].fillna("").astype(str) == "no"
         df.loc[untrained, "codec"] = df.loc[untrained, "codec"] + " (untrained)"

@@ -1,6 +1,8 @@
 """`mtgc-link sweep | plot | demo`: grids of end-to-end runs, their figures, and the one-command demo.
 
-Exit codes: 0 done; 2 bad config or arguments (the message names the path of each bad value).
+Exit codes: 0 done (or a dry run); 2 bad config or arguments, an unusable --out, or an --out holding rows of
+a config with another meaning (the message names the changed field); 130 interrupted (Ctrl-C), after the
+table of the finished rows was written.
 """
 
 from __future__ import annotations
@@ -18,10 +20,25 @@ def _fail(code: int, message: str) -> typer.Exit:
 
 
 def _report(res) -> None:
-    typer.echo(
-        f"{res.points} rows ({res.ran} run now, {res.skipped} already done) in {res.seconds:.0f} s\n"
-        f"results: {res.out_dir / 'results.parquet'} and {res.out_dir / 'results.csv'}"
-        + (f"\nfigures: {res.out_dir / 'figures'} ({len(res.figures)} files)" if res.figures else "")
+    lines = [f"{res.points} rows ({res.ran} run now, {res.skipped} already done) in {res.seconds:.0f} s"]
+    if res.errors:
+        counts = ", ".join(f"{n} {status}" for status, n in res.errors.items())
+        lines.append(f"rows with errors: {counts} (the step and exception are in decode_reason)")
+    if res.outside:
+        lines.append(
+            f"{res.outside} rows of points this config does not have are kept in rows/ (not in the table)"
+        )
+    lines.append(f"results: {res.out_dir / 'results.parquet'} and {res.out_dir / 'results.csv'}")
+    if res.figures:
+        lines.append(f"figures: {res.out_dir / 'figures'} ({len(res.figures)} files)")
+    typer.echo("\n".join(lines))
+
+
+def _interrupted(out: Path) -> typer.Exit:
+    return _fail(
+        130,
+        f"interrupted: the finished rows are in {out / 'results.parquet'}; rerun the same command to resume "
+        f"(`mtgc-link plot {out}` draws their figures)",
     )
 
 
@@ -33,10 +50,22 @@ def sweep(
     workers: int = typer.Option(1, "--workers", "-j", help="Parallel workers (processes or Ray CPUs)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Discard results already in --out."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Write figures at the end."),
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Print the rows, encodes, transmissions, rows already done in --out and a time estimate "
+        "(from timing a few rows in a temporary folder); write nothing.",
+    ),
 ) -> None:
-    """Run (or resume) a sweep: one row per (codec, channel, SNR, budget, MCS, image, trial)."""
+    """Run, resume or extend a sweep: one row per (codec, channel, SNR, budget, MCS, image, trial).
+
+    Rerunning into the same --out skips the rows already there; a config with more SNRs, budgets, trials,
+    images, codecs or channels runs only the new points (docs/experiments.md, "Resume and extend").
+    """
     from mtgc_link.sweep.config import ConfigError, load_config
+    from mtgc_link.sweep.demo import summary_table
     from mtgc_link.sweep.executors import EXECUTORS
+    from mtgc_link.sweep.runner import dry_run as plan_sweep
     from mtgc_link.sweep.runner import run_sweep
 
     try:
@@ -48,14 +77,22 @@ def sweep(
     if workers < 1:
         raise _fail(2, f"--workers must be >= 1, got {workers}")
     out = out or Path("results") / cfg.name
+    if dry_run:
+        try:
+            plan = plan_sweep(cfg, out, workers=workers, overwrite=overwrite)
+        except ValueError as exc:  # --out unusable or holding another config's rows; images not found
+            raise _fail(2, str(exc)) from None
+        typer.echo(plan.describe())
+        return
     try:
-        res = run_sweep(cfg, out, executor=executor, workers=workers, overwrite=overwrite, plots=False)
+        res = run_sweep(cfg, out, executor=executor, workers=workers, overwrite=overwrite, plots=plots)
     except ValueError as exc:  # e.g. --out holds another config's results; images not found
         raise _fail(2, str(exc)) from None
-    if plots:
-        from mtgc_link.plots import plot_results
-
-        res.figures = plot_results(res.out_dir)
+    except KeyboardInterrupt:
+        raise _interrupted(out) from None
+    table = summary_table(res.table)
+    if table:
+        typer.echo(table)
     _report(res)
 
 
@@ -83,9 +120,11 @@ def demo(
     profile, why = mtgc_status()
     cfg = demo_config(profile)
     typer.echo(f"MTGC: included (profile {profile})" if profile else f"MTGC: {why}")
-    res = run_sweep(cfg, out, workers=workers, overwrite=True, plots=False)
-    from mtgc_link.plots import plot_results
-
-    res.figures = plot_results(res.out_dir)
+    try:
+        res = run_sweep(cfg, out, workers=workers, overwrite=True, plots=True)
+    except ValueError as exc:  # --out unusable
+        raise _fail(2, str(exc)) from None
+    except KeyboardInterrupt:
+        raise _interrupted(out) from None
     typer.echo(summary_table(res.table))
     _report(res)

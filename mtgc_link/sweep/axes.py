@@ -38,6 +38,9 @@ class Axis:
     payload bits) decide which points share one encoding. refits(cfg, v): True where this value changes
     which encodings fit the budget beyond its payload bits (a protection that sends segments in whole slots
     of their own): such points share an encoding only with points of the same value, budget and MCS.
+    config_field: the config field (dotted path) the values come from. Rows are identified by their key, so
+    a sweep is *extended* by changing this field (more values, a larger count): a rerun into the same folder
+    reuses the rows already computed (:mod:`mtgc_link.sweep.runner`, "extending a sweep"). None: derived.
     """
 
     name: str
@@ -49,6 +52,7 @@ class Axis:
     cell: Callable[[SweepConfig, Any], Any]
     scope: Literal["source", "channel", "transport", "repeat"]
     refits: Callable[[SweepConfig, Any], bool] | None = None
+    config_field: str | None = None
 
     @property
     def derived(self) -> bool:
@@ -70,6 +74,7 @@ AXES: tuple[Axis, ...] = (
         seed=None,
         cell=lambda cfg, i: cfg.codecs[i].display,
         scope="source",
+        config_field="codecs",
     ),
     Axis(
         "channel",
@@ -80,6 +85,7 @@ AXES: tuple[Axis, ...] = (
         seed=lambda cfg, i: cfg.channels[i].display,
         cell=lambda cfg, i: cfg.channels[i].display,
         scope="channel",
+        config_field="channels",
     ),
     Axis(
         "snr",
@@ -90,6 +96,7 @@ AXES: tuple[Axis, ...] = (
         seed=lambda cfg, s: float(s),
         cell=lambda cfg, s: float(s),
         scope="channel",
+        config_field="snr_db",
     ),
     Axis(
         "budget",
@@ -100,6 +107,7 @@ AXES: tuple[Axis, ...] = (
         seed=lambda cfg, i: i,
         cell=_budget_label,
         scope="transport",
+        config_field="budgets",
     ),
     Axis(
         "mcs",
@@ -120,6 +128,7 @@ AXES: tuple[Axis, ...] = (
         seed=lambda cfg, name: name,
         cell=lambda cfg, name: name,
         scope="source",
+        config_field="images.limit",
     ),
     Axis(
         "trial",
@@ -130,6 +139,7 @@ AXES: tuple[Axis, ...] = (
         seed=lambda cfg, t: t,
         cell=lambda cfg, t: t,
         scope="repeat",
+        config_field="trials",
     ),
     # Transport axes (docs/link.md). No seed part: every protection and HARQ limit starts from the point's
     # seed. Under "equal" (and for a one-segment codec under any protection) the stream is sent with it, so
@@ -146,6 +156,7 @@ AXES: tuple[Axis, ...] = (
         cell=lambda cfg, v: v,
         scope="transport",
         refits=lambda cfg, v: v != "equal",
+        config_field="protection",
     ),
     Axis(
         "harq_max_tx",
@@ -156,6 +167,7 @@ AXES: tuple[Axis, ...] = (
         seed=None,
         cell=lambda cfg, n: int(n),
         scope="transport",
+        config_field="harq_max_tx",
     ),
 )
 

@@ -79,12 +79,15 @@ def demo_config(mtgc_profile: str | None = None) -> SweepConfig:
 
 
 def summary_table(df) -> str:
-    """Mean PSNR [dB] per (channel, budget, codec) and SNR, as text."""
+    """Mean PSNR [dB] per (channel, budget, codec) and SNR, as text (finite values only: rows with null
+    metrics, e.g. an error status, and the +inf of identical images are left out)."""
     if df.empty or "psnr" not in df:
         return ""
     import numpy as np
+    import pandas as pd
 
-    finite = df.assign(psnr=df["psnr"].where(np.isfinite(df["psnr"])))
+    psnr = pd.to_numeric(df["psnr"], errors="coerce").astype(float)
+    finite = df.assign(psnr=psnr.where(np.isfinite(psnr)))
     pivot = finite.pivot_table(
         index=["channel", "budget", "codec"], columns="snr_db", values="psnr", aggfunc="mean"
     )

@@ -75,9 +75,15 @@ class Row:
     received_identical: bool | None = col("received bytes == sent bytes")
     rx_payload_sha: str = col("first 16 hex digits of the received bytes' SHA-256")
     # --- receiver
-    decode_status: str = col("ok, decode_failed, dropped or no_fit")
+    decode_status: str = col(
+        "what became of the row: ok, decode_failed, dropped or no_fit; or, where a step raised instead of "
+        "returning a typed outcome, encode_error, decode_error or link_error (metrics null)"
+    )
     decode_ok: bool = col("decode_status == ok")
-    decode_reason: str = col("why decoding failed (empty when ok)")
+    decode_reason: str = col(
+        "one line: why there is no decoded image (failure, drop, no fit, or the step that raised); "
+        "empty when ok"
+    )
     failure_policy: str = col("mean, gray or none")
     policy_applied: bool = col("the failure policy supplied the picture")
     crc_error: str = col("decode or drop: what the receiver does with CRC failures")
@@ -97,6 +103,13 @@ class Row:
     seg_hci_uses: float | None = col("channel uses spent on the HCI", "channel uses")
     seg_payload: str = col("one-segment codecs' payload: delivered, corrupted, lost or absent")
     seg_payload_uses: float | None = col("channel uses spent on the payload", "channel uses")
+
+
+#: ``decode_status`` of rows whose encoder, decoder or link raised (a bug or a shape the codec refuses, not a
+#: channel outcome): their metrics are null and ``decode_reason`` names the step and the exception.
+ERROR_STATUSES = ("encode_error", "decode_error", "link_error")
+#: Every ``decode_status``: the typed outcomes of ``mtgc_link.link.Received`` and the error statuses.
+DECODE_STATUSES = ("ok", "decode_failed", "dropped", "no_fit", *ERROR_STATUSES)
 
 
 #: The segment kinds with flat ``seg_<kind>`` / ``seg_<kind>_uses`` columns (MTGC's and the one-segment

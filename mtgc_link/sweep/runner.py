@@ -1,13 +1,25 @@
 """Run a sweep: config -> grid -> executor -> row shards -> results table (-> figures).
 
-``run_sweep`` is the entry point (``mtgc-link sweep`` calls it). One task (the points that share one
-encoding) runs in :mod:`mtgc_link.sweep.task`, which the executors ship to their workers. Import rule:
+``run_sweep`` is the entry point (``mtgc-link sweep`` calls it); ``dry_run`` counts and times a sweep
+without running it (``mtgc-link sweep --dry-run``). One task (the points that share one encoding) runs in
+:mod:`mtgc_link.sweep.task`, which the executors ship to their workers. Import rule:
 runner -> executors -> task -> link/store/grid/config; nothing below imports the runner, and only
 ``run_sweep(plots=True)`` reaches the plotting layer (which itself reads the store and the axes only).
+
+Extending a sweep. Rows are identified by their point key, so a config may grow between runs into the same
+folder: the fields the axes read (``Axis.config_field``: codecs, channels, snr_db, budgets, images.limit,
+trials, protection, harq_max_tx) may gain (or lose) values, and only the new points run. Everything else
+that shapes a row (its "meaning": PHY, MCS policy, seed, failure policy, CRC handling, metrics, images
+source / resize / captions, UEP MCSs, references) must stay as it was, and so must the entries behind an
+existing codec or channel label and the position of an existing budget (it enters the channel seeds); the
+image set's mean colour too under ``failure_policy: mean``. Otherwise :func:`check_extension` refuses, naming
+the field. :data:`FREE_FIELDS` change nothing in a row and may change freely. The table holds the rows of
+the current config's points (renumbered in its grid); rows of points it no longer has stay in ``rows/``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import sys
@@ -15,21 +27,37 @@ import time
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from channels import ChannelConfig, PhyConfig
-from mtgc_link.link import mean_colour
+from mtgc_link.link import fallback_image, mean_colour
 from mtgc_link.sweep import store
-from mtgc_link.sweep.config import SweepConfig
+from mtgc_link.sweep.axes import AXES, loop_axes
+from mtgc_link.sweep.config import ConfigError, SweepConfig, parse_config
 from mtgc_link.sweep.executors import get_executor
 from mtgc_link.sweep.grid import Point, Task, expand
 from mtgc_link.sweep.mcs_policy import select_mcs, threshold_table
 from mtgc_link.sweep.task import SweepContext, captions_of, images_of, run_task
 
-__all__ = ["SweepContext", "SweepResult", "prepare", "run_sweep", "run_task"]
+__all__ = [
+    "FREE_FIELDS",
+    "SweepContext",
+    "SweepPlan",
+    "SweepResult",
+    "check_extension",
+    "dry_run",
+    "prepare",
+    "run_sweep",
+    "run_task",
+]
 
 
 @dataclass
 class SweepResult:
+    """points: rows of the config; skipped: already in the folder; ran: computed now. outside: rows in the
+    folder of points this config does not have (kept in rows/, not in the table). errors: {status: rows} of
+    the table's rows with an error status (``rows.ERROR_STATUSES``)."""
+
     out_dir: Path
     table: object  # pandas.DataFrame
     points: int
@@ -37,6 +65,8 @@ class SweepResult:
     ran: int
     seconds: float
     figures: list[Path] = field(default_factory=list)
+    outside: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------------------------- driver
@@ -65,6 +95,8 @@ def prepare(
     from mtgc_link import __version__
     from mtgc_link.provenance import git_commit, versions
 
+    images_of.cache_clear()  # read the image set afresh on every run: files may have been added since
+    captions_of.cache_clear()
     images = images_of(cfg.images)
     captions_of(cfg.images)  # a bad captions file fails here, before any row
     mcs_for = _mcs_policy(cfg, mcs_cache_dir)
@@ -86,6 +118,257 @@ def prepare(
     return ctx, points, tasks
 
 
+# -------------------------------------------------------------------------------- extending a folder
+#: Config fields that change no value of a row (the run's name, which decoded pictures are saved, the decode
+#: cache): free to change between runs into one folder. They apply to the rows computed from then on.
+FREE_FIELDS = ("name", "save_images", "decode_cache")
+
+
+def extendable_fields() -> tuple[str, ...]:
+    """The config fields a sweep may extend along: those the axes read (``Axis.config_field``)."""
+    return tuple(a.config_field for a in AXES if a.config_field is not None)
+
+
+def _full(value: Any) -> Any:
+    """Every field of a (nested) config model, defaults included, as plain values (unlike ``model_dump``,
+    which leaves out some defaults to keep config hashes stable)."""
+    from pydantic import BaseModel
+
+    if isinstance(value, BaseModel):
+        return {name: _full(getattr(value, name)) for name in type(value).model_fields}
+    if isinstance(value, list | tuple):
+        return [_full(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _full(v) for k, v in value.items()}
+    return value
+
+
+def _drop(data: dict, dotted: str) -> None:
+    *parents, last = dotted.split(".")
+    for k in parents:
+        data = data.get(k)
+        if not isinstance(data, dict):
+            return
+    data.pop(last, None)
+
+
+def _get(obj: Any, dotted: str) -> Any:
+    for k in dotted.split("."):
+        obj = getattr(obj, k)
+    return obj
+
+
+def meaning(data: dict) -> dict:
+    """A config's full dump without the extendable axis fields and :data:`FREE_FIELDS`: what must not
+    change between runs into one folder."""
+    data = json.loads(json.dumps(data))
+    for name in (*extendable_fields(), *FREE_FIELDS):
+        _drop(data, name)
+    return data
+
+
+def _show(v: Any) -> str:
+    text = json.dumps(v, sort_keys=True, default=str)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _diff(old: Any, new: Any, path: str = "") -> list[str]:
+    """'path changed from X to Y' for every leaf that differs."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out: list[str] = []
+        for k in [*old, *(k for k in new if k not in old)]:
+            sub = f"{path}.{k}" if path else str(k)
+            if k not in new:
+                out.append(f"{sub} removed (was {_show(old[k])})")
+            elif k not in old:
+                out.append(f"{sub} added ({_show(new[k])})")
+            else:
+                out += _diff(old[k], new[k], sub)
+        return out
+    return [] if old == new else [f"{path} changed from {_show(old)} to {_show(new)}"]
+
+
+def _entry(item: Any) -> Any:
+    """What an axis entry means: a codec's or channel's fields without its label; a value as it is."""
+    full = _full(item)
+    if isinstance(full, dict):
+        full.pop("label", None)
+    return full
+
+
+def _entry_conflicts(old: SweepConfig, new: SweepConfig) -> list[str]:
+    """Entries present in both configs (same key part, e.g. the codec label) whose meaning differs, or whose
+    seed part moved (a budget's position enters the channel seeds)."""
+    out = []
+    for a in AXES:
+        if a.config_field is None or a.values is None:
+            continue
+        old_list, new_list = _get(old, a.config_field), _get(new, a.config_field)
+        if not isinstance(old_list, list):  # a count or a limit (trials, images.limit): any value extends
+            continue
+        old_vals, new_vals = list(a.values(old, ())), list(a.values(new, ()))
+        new_by_key = {a.key(new, v): (j, v) for j, v in enumerate(new_vals)}
+        for i, v in enumerate(old_vals):
+            k = a.key(old, v)
+            if k not in new_by_key:
+                continue
+            j, w = new_by_key[k]
+            label = a.cell(old, v)
+            before, after = _entry(old_list[i]), _entry(new_list[j])
+            if before != after:
+                changes = "; ".join(_diff(before, after)) or f"changed from {_show(before)} to {_show(after)}"
+                out.append(f"{a.config_field} {label!r}: {changes.lstrip('.')}")
+            elif a.seed is not None and a.seed(old, v) != a.seed(new, w):
+                out.append(
+                    f"{a.config_field} {label!r} moved from position {i} to {j} (its position enters the "
+                    "rows' channel seeds; add new entries at the end)"
+                )
+    return out
+
+
+def _refuse(out: Path, changes: list[str]) -> ValueError:
+    return ValueError(
+        f"{out} holds results of another config: {'; '.join(changes)}; the rows already computed would "
+        "mean something else: choose another --out, or --overwrite to start again"
+    )
+
+
+def check_extension(manifest: dict | None, cfg: SweepConfig, out_dir: str | Path) -> None:
+    """Refuse (ValueError, one line naming each changed field) a config whose rows would not mean what the
+    rows already in the folder mean; see the module docstring. ``manifest``: the folder's (None: new).
+
+    A manifest written before sweeps could be extended holds only ``config_hash``: then the config must be
+    the very same (same hash), as before.
+    """
+    if manifest is None:
+        return
+    out = Path(out_dir)
+    if "config" not in manifest:
+        if manifest.get("config_hash") != cfg.config_hash():
+            raise ValueError(
+                f"{out} holds results of another config (hash {manifest.get('config_hash')}, this one "
+                f"{cfg.config_hash()}; its manifest predates extensible sweeps, so only the same config "
+                "resumes): choose another --out, or --overwrite to start again"
+            )
+        return
+    stored = [h["config"] for h in manifest.get("history") or [] if isinstance(h, dict) and "config" in h]
+    stored = stored or [manifest["config"]]
+    new_full = _full(cfg)
+    for data in stored:
+        try:
+            old = parse_config(data, "manifest.json")
+        except ConfigError as exc:
+            if data == cfg.model_dump(mode="json"):
+                continue
+            why = str(exc).splitlines()[-1].strip()
+            raise ValueError(
+                f"{out}: the config in its manifest.json no longer loads ({why}); choose another --out, "
+                "or --overwrite to start again"
+            ) from None
+        changes = _diff(meaning(_full(old)), meaning(new_full)) + _entry_conflicts(old, cfg)
+        if changes:
+            raise _refuse(out, list(dict.fromkeys(changes)))
+
+
+def _fallback_rgb(mean_rgb) -> list[int]:
+    """The failure policy 'mean' picture's colour (what the rows see of the image set's mean)."""
+    return fallback_image("mean", (1, 1, 3), mean_rgb).reshape(3).tolist()
+
+
+def check_images(manifest: dict | None, cfg: SweepConfig, ctx: SweepContext, out_dir: str | Path) -> None:
+    """Under ``failure_policy: mean`` the failure picture is the image set's mean colour: an extension that
+    changes the images must not change it (the rows already computed would differ from a fresh run)."""
+    if manifest is None or cfg.failure_policy != "mean" or "mean_rgb" not in manifest:
+        return
+    before, now = _fallback_rgb(manifest["mean_rgb"]), _fallback_rgb(ctx.mean_rgb)
+    if before != now:
+        raise _refuse(
+            Path(out_dir),
+            [
+                f"the image set's mean colour (the failure_policy 'mean' picture) changed from {before} to "
+                f"{now} with the images"
+            ],
+        )
+
+
+def updated_manifest(manifest: dict | None, cfg: SweepConfig, ctx: SweepContext) -> dict:
+    """The folder's manifest after this run: the first run's provenance at the top (as always), the latest
+    config (``config``), the image set's mean colour, and ``history``: every distinct config the folder's
+    rows were computed under, first run first, with when and by which commit."""
+    dump = cfg.model_dump(mode="json")
+    prov = ctx.provenance
+    entry = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "config_hash": cfg.config_hash(),
+        "git_commit": prov.get("git_commit"),
+        "mtgc_link_version": prov.get("mtgc_link_version"),
+        "config": dump,
+    }
+    if manifest is None:
+        data = {"name": cfg.name, "created": entry["created"], **prov, "history": [entry]}
+    else:
+        data = dict(manifest)
+        history = [h for h in data.get("history") or [] if isinstance(h, dict)]
+        if not history:  # a manifest from before extensible sweeps: same hash, so the same config
+            keep = ("created", "config_hash", "git_commit", "mtgc_link_version")
+            history = [{**{k: data.get(k) for k in keep}, "config": dump}]
+        if history[-1].get("config") != dump:
+            history.append(entry)
+        data["history"] = history
+    data["config"] = dump
+    data["mean_rgb"] = [float(x) for x in ctx.mean_rgb]
+    return data
+
+
+# ----------------------------------------------------------------------------------------------- running
+def _todo(tasks: list[Task], done: set[str]) -> list[Task]:
+    todo = []
+    for t in tasks:
+        left = [p for p in t.points if p.key not in done]
+        if left:
+            todo.append(Task(t.image, t.codec, t.max_bits, left))
+    return todo
+
+
+def _error_counts(table) -> dict[str, int]:
+    from mtgc_link.sweep.rows import ERROR_STATUSES
+
+    if table is None or getattr(table, "empty", True) or "decode_status" not in table:
+        return {}
+    counts = table["decode_status"].value_counts()
+    return {s: int(counts[s]) for s in ERROR_STATUSES if s in counts}
+
+
+def _salvage(out: Path, order: dict[str, int], figures: bool, progress: bool) -> None:
+    """After a worker raised or the user interrupted: write the table (and figures) of what finished, never
+    masking the original exception."""
+    try:
+        table = store.compact(out, order)
+    except Exception as exc:  # the original exception matters more
+        print(f"sweep stopped; its table could not be written ({exc})", file=sys.stderr)
+        return
+    if progress:
+        print(
+            f"sweep stopped: the {len(table)} finished rows are in {out / 'results.parquet'}; "
+            "rerun the same command to resume",
+            file=sys.stderr,
+        )
+    if figures and not table.empty:
+        try:
+            from mtgc_link.plots import plot_results
+
+            plot_results(out)
+        except Exception as exc:  # the original exception matters more
+            print(f"figures not drawn ({type(exc).__name__}: {exc})", file=sys.stderr)
+
+
+def _clear(out: Path) -> None:
+    for sub in ("rows", "images", "cache", "figures"):
+        shutil.rmtree(out / sub, ignore_errors=True)
+    for f in ("manifest.json", "results.parquet", "results.csv", "config.yaml"):
+        (out / f).unlink(missing_ok=True)
+
+
 def run_sweep(
     cfg: SweepConfig,
     out_dir: str | Path,
@@ -96,35 +379,36 @@ def run_sweep(
     progress: bool = True,
     mcs_cache_dir: str | Path | None = None,
 ) -> SweepResult:
-    """Run (or resume) the sweep ``cfg`` into ``out_dir``; rows already there are skipped.
+    """Run, resume or extend the sweep ``cfg`` into ``out_dir``; rows already there are skipped.
 
-    Writes rows/ (crash-safe shards), results.parquet, results.csv and, with ``plots``, figures/.
+    Writes rows/ (crash-safe shards), results.parquet, results.csv and, with ``plots``, figures/. Before any
+    work: ValueError (one line) for an output folder that is a file or not writable, or that holds rows of
+    a config with another meaning (:func:`check_extension`). A point whose codec, decoder or link raises
+    gets a row with an error status; if a worker still raises, or on Ctrl-C, the table (and, but for
+    Ctrl-C, the figures) of the finished rows is written before the exception propagates.
     """
     import yaml
     from tqdm import tqdm
 
     t_start = time.perf_counter()
-    out = Path(out_dir)
-    if overwrite:
-        for sub in ("rows", "images", "cache", "figures"):
-            shutil.rmtree(out / sub, ignore_errors=True)
-        for f in ("manifest.json", "results.parquet", "results.csv", "config.yaml"):
-            (out / f).unlink(missing_ok=True)
+    runner = get_executor(executor, workers)  # a bad executor or worker count fails before any work
+    out = store.check_output_dir(out_dir)
+    manifest = None if overwrite else store.read_manifest(out)
+    check_extension(manifest, cfg, out)
     ctx, points, tasks = prepare(cfg, out, mcs_cache_dir)
-    store.write_manifest(
-        out, ctx.config_hash, cfg.name, {"created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **ctx.provenance}
-    )
+    check_images(manifest, cfg, ctx, out)
+    if overwrite:  # only now: a config or image set that fails above leaves the folder as it was
+        _clear(out)
+    store.write_manifest(out, updated_manifest(manifest, cfg, ctx))
     (out / "config.yaml").write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
     for name in ctx.saved_images:
         path = store.original_image_path(out, name)
         if not path.is_file():
             store.save_png(path, images_of(cfg.images)[name])
-    done = store.done_keys(out)
-    todo = []
-    for t in tasks:
-        left = [p for p in t.points if p.key not in done]
-        if left:
-            todo.append(Task(t.image, t.codec, t.max_bits, left))
+    order = {p.key: p.index for p in points}
+    in_folder = store.done_keys(out)
+    done = in_folder & order.keys()
+    todo = _todo(tasks, done)
     n_todo = sum(len(t.points) for t in todo)
     bar = tqdm(
         total=len(points),
@@ -135,15 +419,199 @@ def run_sweep(
         file=sys.stderr,
     )
     try:
-        get_executor(executor, workers).run(ctx, todo, bar.update)
-    finally:
+        runner.run(ctx, todo, bar.update)
+    except BaseException as exc:
         bar.close()
-    table = store.compact(out)
+        _salvage(out, order, plots and not isinstance(exc, KeyboardInterrupt), progress)
+        raise
+    bar.close()
+    table = store.compact(out, order)
     figures = []
     if plots:
         from mtgc_link.plots import plot_results
 
         figures = plot_results(out)
     return SweepResult(
-        out, table, len(points), len(points) - n_todo, n_todo, time.perf_counter() - t_start, figures
+        out,
+        table,
+        len(points),
+        len(points) - n_todo,
+        n_todo,
+        time.perf_counter() - t_start,
+        figures,
+        outside=len(in_folder - order.keys()),
+        errors=_error_counts(table),
+    )
+
+
+# ----------------------------------------------------------------------------------------------- dry run
+@dataclass
+class Estimate:
+    """Time for the rows left, on one worker, from a short calibration (what was timed: ``measured``)."""
+
+    seconds: float
+    measured: str
+    calibration_s: float
+
+
+@dataclass
+class SweepPlan:
+    """What ``run_sweep`` would do (:func:`dry_run`). rows: rows of the config (one transmission each);
+    encodes: distinct encodings (tasks); done: rows already in the folder; the ``todo_*``: what would run."""
+
+    name: str
+    out_dir: Path
+    axes: dict[str, int]
+    rows: int
+    encodes: int
+    done: int
+    todo_rows: int
+    todo_encodes: int
+    outside: int
+    workers: int
+    estimate: Estimate | None
+
+    def describe(self) -> str:
+        grid = " x ".join(f"{n} {name}" for name, n in self.axes.items())
+        lines = [
+            f"sweep {self.name}: {self.rows} rows = {grid}",
+            f"  encodes (tasks): {self.encodes}, one per image, codec and payload size (budget x MCS)",
+            f"  transmissions: {self.rows}, one per row; decodes: at most {self.rows} (the decode cache "
+            "decodes identical receptions once, e.g. the trials above the cliff)",
+        ]
+        if self.done or self.outside:
+            lines.append(
+                f"  already in {self.out_dir}: {self.done} rows of this config"
+                + (f" (+ {self.outside} of points it does not have, kept aside)" if self.outside else "")
+            )
+        lines.append(f"  to run: {self.todo_rows} rows, {self.todo_encodes} encodes")
+        if self.estimate is not None:
+            e = self.estimate
+            par = ""
+            if self.workers > 1:
+                par = (
+                    f" (about {_duration(e.seconds / self.workers)} on {self.workers} workers, plus start-up)"
+                )
+            lines.append(f"  estimated time: {_duration(e.seconds)} on 1 worker{par}")
+            lines.append(f"    from a {e.calibration_s:.0f} s calibration: {e.measured}")
+        lines.append("dry run: nothing written")
+        return "\n".join(lines)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _calibrate(ctx: SweepContext, todo: list[Task]) -> Estimate:
+    """Time a few real rows of each (codec, channel) of ``todo`` in a temporary folder and extrapolate.
+
+    Per (codec, channel), on one task of it: a warm-up row (imports, the decoder's sandbox, building the
+    PHY: paid once per worker process), then a timed run of 2 rows (trial 0 at the task's lowest and highest
+    SNR), decode cache off, one torch thread (as in every worker). From the times the rows are emitted:
+    per task, its encode plus the task's references (the time to the first row, less one row); per row, the
+    time of the second row, its transmission part scaled by the payload bits of each task's budget.
+    """
+
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the executors' workers run
+    try:
+        return _calibrate_rows(ctx, todo)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _calibrate_rows(ctx: SweepContext, todo: list[Task]) -> Estimate:
+    import tempfile
+
+    t_cal = time.perf_counter()
+    cfg = ctx.config.model_copy(update={"decode_cache": False})
+    pairs: dict[tuple[int, int], tuple[Task, list[Point]]] = {}
+    for t in todo:
+        for p in t.points:
+            pairs.setdefault((t.codec, p.channel), (t, []))[1].append(p)
+    per_task: dict[tuple[int, int], float] = {}  # encode + the task's references
+    fixed: dict[tuple[int, int], float] = {}  # seconds per row besides transmission
+    per_bit: dict[tuple[int, int], float] = {}  # transmission seconds per payload bit
+    images, snrs = set(), set()
+    with tempfile.TemporaryDirectory(prefix="mtgc-link-dry-run-") as tmp:
+        cal = dataclasses.replace(ctx, config=cfg, out_dir=tmp, saved_images=[])
+        for key, (task, pts) in pairs.items():
+            first = [q for q in pts if q.trial == 0] or pts
+            lo, hi = min(first, key=lambda q: q.snr_db), max(first, key=lambda q: q.snr_db)
+            chosen = list(dict.fromkeys([lo, hi]))
+            run_task(cal, Task(task.image, task.codec, task.max_bits, chosen[-1:]), lambda row: None)
+            stamps: list[tuple[float, dict]] = []
+            t0 = time.perf_counter()
+            timed = Task(task.image, task.codec, task.max_bits, chosen)
+            run_task(cal, timed, lambda row, got=stamps: got.append((time.perf_counter(), row)))
+            row_s = stamps[-1][0] - stamps[-2][0] if len(stamps) > 1 else stamps[0][0] - t0
+            tx = float(stamps[-1][1].get("t_transmit_s") or 0.0)
+            bits = max(1, int(task.max_bits))
+            per_task[key] = max(0.0, stamps[0][0] - t0 - row_s)
+            per_bit[key] = tx / bits
+            fixed[key] = max(0.0, row_s - tx)
+            images.add(task.image)
+            snrs.update(q.snr_db for q in chosen)
+    total = 0.0
+    for t in todo:
+        keys = {(t.codec, p.channel) for p in t.points}
+        total += max(per_task[k] for k in keys)
+        for p in t.points:
+            key = (t.codec, p.channel)
+            total += fixed[key] + per_bit[key] * max(1, int(t.max_bits))
+    at = " and ".join(f"{s:g}" for s in sorted(snrs))
+    measured = (
+        f"{len(pairs)} codec x channel pair(s), each 1 encode + rows at {at} dB (trial 0, image "
+        f"{', '.join(sorted(images))}) after a warm-up row; decode cache off (an upper bound where trials "
+        "share receptions); transmission time taken as proportional to each budget's payload bits; "
+        "HARQ retransmissions, other images' sizes and worker start-up not modelled"
+    )
+    return Estimate(total, measured, time.perf_counter() - t_cal)
+
+
+def dry_run(
+    cfg: SweepConfig,
+    out_dir: str | Path,
+    workers: int = 1,
+    overwrite: bool = False,
+    calibrate: bool = True,
+    mcs_cache_dir: str | Path | None = None,
+) -> SweepPlan:
+    """Count what ``run_sweep(cfg, out_dir, ...)`` would do, and estimate its time; write nothing in
+    ``out_dir``. Raises the same ValueErrors as ``run_sweep`` would before any work (output folder, a folder
+    of another config). With ``calibrate``, times a few real rows in a temporary folder (:func:`_calibrate`).
+    """
+    out = store.check_output_dir(out_dir, create=False)
+    manifest = None if overwrite or not out.is_dir() else store.read_manifest(out)
+    check_extension(manifest, cfg, out)
+    ctx, points, tasks = prepare(cfg, out, mcs_cache_dir)
+    check_images(manifest, cfg, ctx, out)
+    order = {p.key: p.index for p in points}
+    in_folder = set() if overwrite or not out.is_dir() else store.done_keys(out)
+    todo = _todo(tasks, in_folder & order.keys())
+    names = list(images_of(cfg.images))
+    axes = {}  # the axes that appear in the keys (a transport axis at its default alone does not)
+    for a in loop_axes():
+        values = list(a.values(cfg, names))
+        if any(a.key(cfg, v) is not None for v in values):
+            axes[a.name] = len(values)
+    est = _calibrate(ctx, todo) if calibrate and todo else None
+    return SweepPlan(
+        name=cfg.name,
+        out_dir=out,
+        axes=axes,
+        rows=len(points),
+        encodes=len(tasks),
+        done=len(in_folder & order.keys()),
+        todo_rows=sum(len(t.points) for t in todo),
+        todo_encodes=len(todo),
+        outside=len(in_folder - order.keys()),
+        workers=workers,
+        estimate=est,
     )

@@ -2,8 +2,9 @@
 
 Layout of an output folder::
 
-    manifest.json          config hash, name, provenance of the first run
-    config.yaml            the validated config (normalised)
+    manifest.json          config hash, name, provenance of the first run; the latest config and the history
+                           of configs the folder's rows were computed under (extended sweeps)
+    config.yaml            the validated config of the latest run (normalised)
     rows/part-*.jsonl      one JSON row per line; every writer (process) appends to its own new shard
     results.parquet/.csv   the compacted table, sorted by grid position (rewritten atomically)
     images/original/<image>.png                              originals of the saved images
@@ -31,7 +32,8 @@ from pathlib import Path
 
 import pandas as pd
 
-#: Columns that legitimately differ between two runs of the same config (timings, who ran it, cache hits).
+#: Columns that legitimately differ between two runs (timings, who ran it, cache hits, and the hash of the
+#: config a row was computed under: rows an extended sweep reuses keep the hash of their own run's config).
 VOLATILE_COLUMNS = (
     "t_encode_s",
     "t_transmit_s",
@@ -40,6 +42,7 @@ VOLATILE_COLUMNS = (
     "worker",
     "decode_cache_hit",
     "git_commit",
+    "config_hash",
 )
 
 
@@ -135,10 +138,18 @@ def _atomic(path: Path, write) -> None:
     os.replace(tmp, path)
 
 
-def compact(out_dir: str | Path) -> pd.DataFrame:
-    """Write results.parquet and results.csv (sorted by grid position ``point``) and return the table."""
+def compact(out_dir: str | Path, order: dict[str, int] | None = None) -> pd.DataFrame:
+    """Write results.parquet and results.csv (sorted by grid position ``point``) and return the table.
+
+    order: {key: grid position} of the current config's points. Given, the table holds the rows of those
+    points only, each with its position in this grid (rows of an extended sweep were computed under an older
+    grid); rows of other points stay in rows/ (they return when a config includes their points again).
+    """
     out_dir = Path(out_dir)
-    df = pd.DataFrame(read_rows(out_dir))
+    rows = read_rows(out_dir)
+    if order is not None:
+        rows = [{**r, "point": order[r["key"]]} for r in rows if r["key"] in order]
+    df = pd.DataFrame(rows)
     if not df.empty and "point" in df:
         df = df.sort_values("point", kind="stable").reset_index(drop=True)
     _atomic(out_dir / "results.parquet", lambda p: df.to_parquet(p, index=False))
@@ -158,21 +169,49 @@ def load_results(out_dir: str | Path) -> pd.DataFrame:
     return df.sort_values("point", kind="stable").reset_index(drop=True) if "point" in df else df
 
 
-def write_manifest(out_dir: str | Path, config_hash: str, name: str, extra: dict) -> None:
-    """Create ``manifest.json``, or check that the folder holds results of the same config.
+def check_output_dir(out_dir: str | Path, create: bool = True) -> Path:
+    """Check that ``out_dir`` can hold a sweep's results, before any work; raise ValueError (one line naming
+    the path) otherwise: an existing file, a file where a parent folder should be, or a folder this process
+    cannot write. create: make the folder and write a probe file in it (False: check permissions only)."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"output folder {out} is an existing file, not a folder; choose another --out")
+    base = out
+    while not base.exists() and base != base.parent:
+        base = base.parent
+    if not base.is_dir():
+        raise ValueError(f"output folder {out}: {base} is a file, not a folder; choose another --out")
+    if not create:
+        if not os.access(base, os.W_OK | os.X_OK):
+            raise ValueError(f"output folder {out}: {base} is not writable; choose another --out")
+        return out
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{uuid.uuid4().hex[:8]}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise ValueError(f"output folder {out} is not writable ({why}); choose another --out") from None
+    return out
 
-    Raises ValueError when ``out_dir`` already holds rows of another config (resume would mix tables).
-    """
+
+def read_manifest(out_dir: str | Path) -> dict | None:
+    """The folder's ``manifest.json`` (None when there is none); ValueError when it cannot be read."""
+    path = Path(out_dir) / "manifest.json"
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path} cannot be read ({exc}); --overwrite starts the folder again") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a JSON object; --overwrite starts the folder again")
+    return data
+
+
+def write_manifest(out_dir: str | Path, data: dict) -> None:
+    """Write ``manifest.json`` atomically (its content: ``runner.updated_manifest``)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "manifest.json"
-    if path.is_file():
-        old = json.loads(path.read_text())
-        if old.get("config_hash") != config_hash:
-            raise ValueError(
-                f"{out_dir} holds results of another config (hash {old.get('config_hash')}, this one "
-                f"{config_hash}); choose another --out, or --overwrite to start again"
-            )
-        return
-    data = {"config_hash": config_hash, "name": name, **extra}
-    _atomic(path, lambda p: p.write_text(json.dumps(data, indent=2, sort_keys=True)))
+    _atomic(out_dir / "manifest.json", lambda p: p.write_text(json.dumps(data, indent=2, sort_keys=True)))

@@ -3,6 +3,12 @@
 :func:`run_task` is what the executors ship to their workers: encode once, then per point transmit and
 decode through :func:`mtgc_link.link.deliver` (the pipeline ``mtgc-link transmit`` uses too), with the
 decode cache, score, and emit the row (:class:`mtgc_link.sweep.rows.Row`).
+
+A sweep never dies on one point: where the codec raises while encoding (including a shape it refuses), the
+decoder raises, or the transmission raises, the point still gets its row, with ``decode_status``
+``encode_error`` / ``decode_error`` / ``link_error`` (:data:`mtgc_link.sweep.rows.ERROR_STATUSES`), a one-line
+``decode_reason`` naming the step (no memory addresses), and null metrics; a metric that raises is null with
+its reason in ``<metric>_reason``; a reference column that cannot be computed is null with its status.
 """
 
 from __future__ import annotations
@@ -16,13 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-from mtgc_link.link import Budget, deliver, encode_for_budget, evaluate
+from mtgc_link.codecs.base import Decoded
+from mtgc_link.codecs.sandbox import _one_line
+from mtgc_link.link import Budget, Received, deliver, encode_for_budget, evaluate
 from mtgc_link.sweep import reference, store
 from mtgc_link.sweep.axes import AXES
 from mtgc_link.sweep.cache import DecodeCache
 from mtgc_link.sweep.config import ImagesConfig, SweepConfig, build_phy
 from mtgc_link.sweep.grid import Point, Task
-from mtgc_link.sweep.rows import SEGMENT_COLUMNS, Row
+from mtgc_link.sweep.rows import ERROR_STATUSES, SEGMENT_COLUMNS, Row
 from mtgc_link.transport import Fit, Protection, segments_table
 
 
@@ -66,37 +74,90 @@ def codec_for(cfg: SweepConfig, index: int):
 
 
 # ----------------------------------------------------------------------------------------------- a task
+class GuardedDecode:
+    """``decode`` (the codec's, or the decode cache's) that turns an exception into a failure and remembers
+    it in ``error`` (one line), so that the row says ``decode_error`` instead of the sweep dying. Decoders
+    must never raise on bad bytes (they return ``Decoded(ok=False)``): one that does has a bug."""
+
+    def __init__(self, decode) -> None:
+        self._decode = decode
+        self.error: str | None = None
+
+    def __call__(self, data: bytes) -> Decoded:
+        try:
+            return self._decode(data)
+        except Exception as exc:  # any decoder bug: a typed row, never a dead sweep
+            self.error = _one_line(exc)
+            return Decoded.failure(f"decode: {self.error}")
+
+
 def run_task(ctx: SweepContext, task: Task, emit) -> int:
     """Run the points of ``task``: encode once, then per point transmit, decode (cached), metrics.
 
     emit(row) receives each finished row (a dict) as soon as it exists. Returns the number of rows emitted.
+    An exception of the codec (encoding), the decoder or the link becomes rows with an error status
+    (module docstring). What still raises (the image set failing to load in a worker, a folder that cannot
+    take the rows) stops the sweep; the runner then writes the table of the rows that finished.
     """
     cfg = ctx.config
     image = images_of(cfg.images)[task.image]
-    codec = codec_for(cfg, task.codec)
     caption = captions_of(cfg.images).get(task.image)
-    src = encode_for_budget(
-        codec, image, task.max_bits, caption=caption, fit=_fit_of(cfg, task, codec, image)
-    )
-    cache = DecodeCache(codec, Path(ctx.out_dir) / "cache" / "decoded") if cfg.decode_cache else None
     mean_rgb = np.asarray(ctx.mean_rgb)
+    codec = None
+    try:
+        codec = codec_for(cfg, task.codec)
+        src = encode_for_budget(
+            codec, image, task.max_bits, caption=caption, fit=_fit_of(cfg, task, codec, image)
+        )
+    except Exception as exc:  # the codec cannot encode this image at this budget: typed rows, go on
+        reason = f"encode ({cfg.codecs[task.codec].name}): {_one_line(exc)}"
+        refs = _references(ctx, None, None, image, mean_rgb, "encode_error") if cfg.references else {}
+        for p in task.points:
+            row = error_row(ctx, p, image, codec, None, "encode_error", reason, task.max_bits)
+            row.update(refs)
+            emit(row)
+        return len(task.points)
+    cache = DecodeCache(codec, Path(ctx.out_dir) / "cache" / "decoded") if cfg.decode_cache else None
+    decode = GuardedDecode(cache.decode if cache is not None else codec.decode)
     segments = (src.encoded.info.get("segments") if src.encoded is not None else None) or {}
     metric_memo: dict = {}  # the same received image (error-free trials, fallback images) is scored once
-    refs: dict = {}
-    if cfg.references:  # before the points: the error-free decode goes through the cache too
-        sent = src.encoded.data if src.encoded is not None else None
-        decode = cache.decode if cache is not None else None
-        refs.update(
-            reference.error_free(
-                codec, sent, image, cfg.metrics, decode, policy=cfg.failure_policy, mean_rgb=mean_rgb
-            )
-        )
-        refs.update(reference.failure_floor(image, cfg.failure_policy, mean_rgb, cfg.metrics))
+    # before the points: the error-free decode goes through the cache too
+    refs = _references(ctx, codec, src, image, mean_rgb, None, decode) if cfg.references else {}
     for p in task.points:
-        row = run_point(ctx, p, image, codec, src, cache, mean_rgb, segments, metric_memo)
+        row = run_point(ctx, p, image, codec, src, cache, mean_rgb, segments, metric_memo, decode)
         row.update(refs)
         emit(row)
     return len(task.points)
+
+
+def _nulls(columns) -> dict:
+    return dict.fromkeys(columns)
+
+
+def _references(ctx, codec, src, image, mean_rgb, error: str | None, decode=None) -> dict:
+    """The task's error-free and failure-floor reference columns (the capacity bound is per row). error:
+    the task's error status (nothing was encoded): the error-free columns are null with that status."""
+    cfg = ctx.config
+    metrics = list(cfg.metrics)
+    ef_cols = [reference.ERROR_FREE + m for m in metrics]
+    if error is not None:
+        out = {**_nulls(ef_cols), "ref_error_free_status": error}
+    else:
+        sent = src.encoded.data if src.encoded is not None else None
+        decode.error = None
+        try:
+            out = reference.error_free(
+                codec, sent, image, metrics, decode, policy=cfg.failure_policy, mean_rgb=mean_rgb
+            )
+        except Exception:  # a metric raised on the error-free picture
+            out = {**_nulls(ef_cols), "ref_error_free_status": "metric_error"}
+        if decode.error is not None:
+            out = {**_nulls(ef_cols), "ref_error_free_status": "decode_error"}
+    try:
+        out.update(reference.failure_floor(image, cfg.failure_policy, mean_rgb, metrics))
+    except Exception:  # a reference is not the row
+        out.update(_nulls(reference.FLOOR + m for m in metrics))
+    return out
 
 
 def _capacity_reference(cfg: SweepConfig, p: Point, image, mean_rgb, uses: int, model: str, rx) -> dict:
@@ -155,54 +216,69 @@ def _trained(src) -> str:
 
 
 def _scored(reference, image, metrics, memo) -> tuple[dict, dict]:
+    """(values, reasons) of ``image``, memoised; a metric that raises is null with ``metric_error: ...`` as
+    its reason, and the others are still computed."""
     key = None if image is None else hashlib.sha256(image.tobytes()).hexdigest() + str(image.shape)
     if key not in memo:
-        memo[key] = evaluate(reference, image, metrics)
+        try:
+            memo[key] = evaluate(reference, image, metrics)
+        except Exception:  # find the metric that raised; keep the others
+            values, reasons = {}, {}
+            for m in metrics:
+                try:
+                    v, r = evaluate(reference, image, [m])
+                except Exception as exc:  # this metric raised
+                    v, r = {m: None}, {m: f"metric_error: {_one_line(exc)}"}
+                values.update(v)
+                reasons.update(r)
+            memo[key] = (values, reasons)
     return memo[key]
 
 
-def run_point(ctx, p: Point, image, codec, src, cache, mean_rgb, segments, metric_memo) -> dict:
-    """One row: transmit ``src`` (the task's encoding) at point ``p``, decode, score."""
+def _point_phy(cfg: SweepConfig, p: Point):
+    budget: Budget = cfg.budgets[p.budget].to_budget()
+    return budget, budget.phy_config(build_phy(cfg.phy, cfg.channels[p.channel], p.mcs_index))
+
+
+def _row(ctx, p: Point, image, codec, src, phy, d, received, hit: bool, max_bits: int) -> Row:
+    """The fixed columns of one row. codec, src, phy, d (the delivery) may be None where the point did not
+    get that far (an error row); their columns are then empty, zero or null as for nothing sent.
+    max_bits: the payload bits the point's budget carries (the task's)."""
     cfg = ctx.config
     h, w = image.shape[:2]
     budget: Budget = cfg.budgets[p.budget].to_budget()
-    phy = budget.phy_config(build_phy(cfg.phy, cfg.channels[p.channel], p.mcs_index))
-    qm, rate = phy.qm_and_rate
-    d = deliver(
-        codec,
-        src,
-        phy,
-        p.snr_db,
-        p.seed,
-        image.shape,
-        cfg.failure_policy,
-        mean_rgb,
-        cfg.crc_error,
-        decode=cache.decode if cache is not None else None,
-        protection=protection_of(cfg, p),
-        harq_max_tx=int(p.coords.get("harq_max_tx", 1)),
-    )
-    rx, received = d.reception, d.received
-    hit = bool(rx is not None and cache is not None and cache.last_hit and received.decoded is not None)
-    t0 = time.perf_counter()
-    values, reasons = _scored(image, received.image, list(cfg.metrics), metric_memo)
-    t_met = time.perf_counter() - t0
+    qm, rate = phy.qm_and_rate if phy is not None else (None, None)
+    shared = phy if phy is not None else cfg.phy  # the point's PHY, else the config's (an error row)
     codec_cfg, ch = cfg.codecs[p.codec], cfg.channels[p.channel]
-    uses = budget.channel_uses(h, w, phy)
+    uses = budget.channel_uses(h, w, phy) if phy is not None or budget.kind != "prbs_slots" else 0
+    if codec is not None:
+        settings = json.dumps(codec.settings(), sort_keys=True, default=str)
+        backend = codec.backend
+    else:
+        settings, backend = json.dumps(codec_cfg.settings, sort_keys=True, default=str), ""
+    rx = d.reception if d is not None else None
     spent = int(rx.channel_uses) if rx is not None else 0
-    row = Row(
+    sent = src is not None and src.encoded is not None
+    segments = (src.encoded.info.get("segments") if sent else None) or {}
+    if codec is not None and d is not None:
+        seg_cols = _segment_columns(codec, d.segments)
+    else:
+        seg_cols = {"segments_rx": "{}"}
+        for kind in SEGMENT_COLUMNS:
+            seg_cols.update({f"seg_{kind}": "", f"seg_{kind}_uses": None})
+    return Row(
         point=p.index,
         key=p.key,
         codec=codec_cfg.display,
         codec_name=codec_cfg.name,
-        codec_settings=json.dumps(codec.settings(), sort_keys=True, default=str),
-        codec_backend=codec.backend,
+        codec_settings=settings,
+        codec_backend=backend,
         channel=ch.display,
-        channel_model=phy.channel.model,
-        channel_profile=phy.channel.profile,
-        delay_spread_ns=phy.channel.delay_spread_ns,
-        speed_mps=phy.channel.speed_mps,
-        carrier_hz=phy.channel.carrier_hz,
+        channel_model=phy.channel.model if phy is not None else ch.model,
+        channel_profile=phy.channel.profile if phy is not None else ch.profile,
+        delay_spread_ns=phy.channel.delay_spread_ns if phy is not None else ch.delay_spread_ns,
+        speed_mps=phy.channel.speed_mps if phy is not None else ch.speed_mps,
+        carrier_hz=phy.channel.carrier_hz if phy is not None else ch.carrier_hz,
         snr_db=p.snr_db,
         budget=budget.label,
         budget_kind=budget.kind,
@@ -210,13 +286,13 @@ def run_point(ctx, p: Point, image, codec, src, cache, mean_rgb, segments, metri
         cbr_budget=uses / (3 * h * w),
         mcs_policy=cfg.mcs.label,
         mcs_index=p.mcs_index,
-        mcs_table=phy.mcs_table,
+        mcs_table=shared.mcs_table,
         modulation_order=qm,
         code_rate=rate,
-        num_prbs=phy.num_prbs,
-        subcarrier_spacing_khz=phy.subcarrier_spacing_khz,
-        csi=phy.csi,
-        ldpc_iterations=phy.ldpc_iterations,
+        num_prbs=shared.num_prbs,
+        subcarrier_spacing_khz=shared.subcarrier_spacing_khz,
+        csi=shared.csi,
+        ldpc_iterations=shared.ldpc_iterations,
         image=p.image,
         height=h,
         width=w,
@@ -224,11 +300,11 @@ def run_point(ctx, p: Point, image, codec, src, cache, mean_rgb, segments, metri
         seed=p.seed,
         protection=protection_of(cfg, p).name,
         harq_max_tx=int(p.coords.get("harq_max_tx", 1)),
-        payload_bits=src.max_bits,
-        bits_sent=src.bits,
-        bpp=src.bits / (h * w),
+        payload_bits=int(max_bits),
+        bits_sent=src.bits if src is not None else 0,
+        bpp=(src.bits if src is not None else 0) / (h * w),
         segment_bits=_segment_bits(segments),
-        codec_trained=_trained(src),
+        codec_trained=_trained(src) if src is not None else "",
         channel_uses=spent,
         channel_uses_first=int(rx.channel_uses_first) if rx is not None else 0,
         cbr=spent / (3 * h * w),
@@ -250,32 +326,119 @@ def run_point(ctx, p: Point, image, codec, src, cache, mean_rgb, segments, metri
         policy_applied=received.policy_applied,
         crc_error=cfg.crc_error,
         decode_cache_hit=hit,
-        **_segment_columns(codec, d.segments),
+        **seg_cols,
     )
+
+
+def _finish(ctx, p: Point, row: Row, values: dict, reasons: dict, src, d, t_met: float) -> dict:
+    """The row as a dict: the fixed columns, then every metric and its reason, the times, the provenance,
+    ``image_file`` and the axis columns that are not fields."""
+    cfg = ctx.config
     out = asdict(row)
     for name in cfg.metrics:
         out[name] = values[name]
         out[f"{name}_reason"] = reasons.get(name, "")
     out.update(
-        t_encode_s=src.seconds,
-        t_transmit_s=d.times.get("transmit_s", 0.0),
-        t_decode_s=d.times.get("decode_s", 0.0),
+        t_encode_s=src.seconds if src is not None else 0.0,
+        t_transmit_s=d.times.get("transmit_s", 0.0) if d is not None else 0.0,
+        t_decode_s=d.times.get("decode_s", 0.0) if d is not None else 0.0,
         t_metrics_s=t_met,
     )
     out.update(ctx.provenance)
+    out["image_file"] = ""
+    return out
+
+
+def _axis_columns(cfg: SweepConfig, p: Point, out: dict) -> None:
+    for a in AXES:  # an axis that is not a Row field still gets its column
+        out.setdefault(a.column, a.cell(cfg, p.coords[a.name]))
+
+
+def _capacity_columns(cfg: SweepConfig, p: Point, image, mean_rgb, phy, rx) -> dict:
+    """The row's capacity-bound columns; null with status ``encode_error`` where they cannot be computed
+    (e.g. BPG refuses the image's shape)."""
+    try:
+        if phy is None:
+            raise ValueError("the point's PHY could not be built")
+        budget = cfg.budgets[p.budget].to_budget()
+        uses = budget.channel_uses(image.shape[0], image.shape[1], phy)
+        return _capacity_reference(cfg, p, image, mean_rgb, uses, phy.channel.model, rx)
+    except Exception:  # the reference is not the row: leave it null, say so
+        cols = [c for c in reference.reference_columns(cfg.metrics) if c.startswith(reference.CAPACITY)]
+        return {**_nulls(cols), "ref_capacity_status": "encode_error", "ref_capacity_bits_sent": 0}
+
+
+def error_row(ctx, p: Point, image, codec, src, status: str, reason: str, max_bits: int) -> dict:
+    """The row of a point where a step raised: ``decode_status`` = ``status`` (one of
+    :data:`ERROR_STATUSES`), ``decode_reason`` = ``reason`` (one line), null metrics. codec, src: what
+    exists of the task (None where building the codec or encoding raised)."""
+    cfg = ctx.config
+    try:
+        _, phy = _point_phy(cfg, p)
+    except Exception:  # the PHY of this point cannot be built: its columns stay empty
+        phy = None
+    received = Received(None, status, reason, False)
+    row = _row(ctx, p, image, codec, src, phy, None, received, False, max_bits)
+    why = f"not computed ({status})"
+    out = _finish(ctx, p, row, _nulls(cfg.metrics), dict.fromkeys(cfg.metrics, why), src, None, 0.0)
+    _axis_columns(cfg, p, out)
+    if cfg.references:
+        out.update(_capacity_columns(cfg, p, image, np.asarray(ctx.mean_rgb), phy, None))
+    return out
+
+
+def run_point(ctx, p: Point, image, codec, src, cache, mean_rgb, segments, metric_memo, decode=None) -> dict:
+    """One row: transmit ``src`` (the task's encoding) at point ``p``, decode, score.
+
+    decode: the task's :class:`GuardedDecode` (a decoder that raises gives a ``decode_error`` row); the
+    PHY or the transmission raising (or the codec's segment handling) gives a ``link_error`` row.
+    """
+    cfg = ctx.config
+    if decode is None:
+        decode = GuardedDecode(cache.decode if cache is not None else codec.decode)
+    decode.error = None
+    try:
+        budget, phy = _point_phy(cfg, p)
+        d = deliver(
+            codec,
+            src,
+            phy,
+            p.snr_db,
+            p.seed,
+            image.shape,
+            cfg.failure_policy,
+            mean_rgb,
+            cfg.crc_error,
+            decode=decode,
+            protection=protection_of(cfg, p),
+            harq_max_tx=int(p.coords.get("harq_max_tx", 1)),
+        )
+    except Exception as exc:  # this point's link raised: its row says so, the sweep goes on
+        return error_row(ctx, p, image, codec, src, "link_error", f"transmit: {_one_line(exc)}", src.max_bits)
+    rx, received = d.reception, d.received
+    if decode.error is not None:  # the decoder raised: an error, not a measurement (no failure policy)
+        received = Received(None, "decode_error", f"decode: {decode.error}", False)
+    hit = bool(rx is not None and cache is not None and cache.last_hit and received.decoded is not None)
+    t0 = time.perf_counter()
+    if received.status in ERROR_STATUSES:
+        why = f"not computed ({received.status})"
+        values, reasons = _nulls(cfg.metrics), dict.fromkeys(cfg.metrics, why)
+    else:
+        values, reasons = _scored(image, received.image, list(cfg.metrics), metric_memo)
+    t_met = time.perf_counter() - t0
+    row = _row(ctx, p, image, codec, src, phy, d, received, hit, src.max_bits)
+    out = _finish(ctx, p, row, values, reasons, src, d, t_met)
     # The saved picture's path is stored in the row (relative to the sweep folder), so the image grid finds
     # it whatever label the figures later give the codec (e.g. "(untrained)").
-    out["image_file"] = ""
     if p.trial == 0 and p.image in ctx.saved_images and received.image is not None:
         snrs = cfg.save_images.snr_db
         if snrs is None or any(abs(s - p.snr_db) < 1e-9 for s in snrs):
             path = store.decoded_image_path(
-                ctx.out_dir, codec_cfg.display, ch.display, budget.label, p.image, p.snr_db
+                ctx.out_dir, row.codec, row.channel, budget.label, p.image, p.snr_db
             )
             store.save_png(path, received.image)
             out["image_file"] = path.relative_to(ctx.out_dir).as_posix()
-    for a in AXES:  # an axis that is not a Row field still gets its column
-        out.setdefault(a.column, a.cell(cfg, p.coords[a.name]))
+    _axis_columns(cfg, p, out)
     if cfg.references:
-        out.update(_capacity_reference(cfg, p, image, mean_rgb, uses, phy.channel.model, rx))
+        out.update(_capacity_columns(cfg, p, image, mean_rgb, phy, rx))
     return out
