@@ -59,6 +59,9 @@ class ErrorRates:
 
     @property
     def ber(self) -> float:
+        """bit_errors / bits; NaN when the bit errors are unknown (abstraction mode: erasures)."""
+        if self.bit_errors is None:
+            return math.nan
         return self.bit_errors / self.bits if self.bits else 0.0
 
     @property
@@ -83,7 +86,8 @@ class Reception(ErrorRates):
     payload: received bytes, same length as sent (wrong where a block failed; check ``tb_crc_ok``).
     tb_crc_ok: [blocks] bool, TB CRC status per transport block (True = CRC passed), after the last
         transmission of that block (residual).
-    bits / bit_errors: payload bits sent (padding excluded) and how many differ (residual).
+    bits / bit_errors: payload bits sent (padding excluded) and how many differ (residual); bit_errors is
+        None where they are unknown (``channels.abstraction``: failed blocks are erasures).
     blocks / block_errors: transport blocks sent and how many failed (CRC failed or any bit wrong) after their
         last transmission (residual).
     slots: slots spent, every transmission counted (= sum(transmissions); = blocks without HARQ).
@@ -104,7 +108,7 @@ class Reception(ErrorRates):
     payload: bytes
     tb_crc_ok: np.ndarray
     bits: int
-    bit_errors: int
+    bit_errors: int | None
     blocks: int
     block_errors: int
     slots: int

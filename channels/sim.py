@@ -183,11 +183,14 @@ class NRChain:
     mode = "nr"
 
     def __init__(self, cfg: PhyConfig, device="cpu", harq_max_tx: int = 1, harq_combining: str = "ir"):
-        from channels.link import Link, check_harq  # not a cycle: keeps numpy out of ``import channels.sim``
+        from channels.abstraction import make_link  # not a cycle: keeps numpy out of ``import channels.sim``
+        from channels.link import check_harq
 
         check_harq(harq_max_tx, harq_combining)
         self.harq_max_tx, self.harq_combining = int(harq_max_tx), harq_combining
-        self.link = Link(cfg, device=device)
+        self.link = make_link(cfg, device=device)
+        self.phy_mode = cfg.mode
+        self.bits_known = cfg.mode == "bit_true"  # the abstraction knows block outcomes, not bit errors
         # before monte_carlo seeds: building draws LMMSE covariances from its own seed
         self.link.build(harq=self.harq_max_tx > 1)
         self.device = device
@@ -201,8 +204,18 @@ class NRChain:
         return link_snr_from_ebno(self.link.cfg, ebno_db)
 
     def run(self, batch: int, snr_db: float) -> Counts:
+        import sionna.phy as sp
         from sionna.phy.mapping import BinarySource
 
+        if not self.bits_known:  # abstraction: random blocks through transmit, seeded from the global stream
+            import torch
+
+            k = self.link.payload_bits_per_slot
+            seed = int(torch.randint(0, 2**31 - 1, (1,), generator=sp.config.torch_rng(self.device)))
+            rx = self.link.transmit(
+                bytes(-(-batch * k // 8)), snr_db, seed, self.harq_max_tx, self.harq_combining
+            )
+            return Counts(rx.bits, 0, rx.blocks, rx.block_errors, int(rx.transmissions.sum()))
         b = BinarySource(device=self.device)([batch, 1, self.link.payload_bits_per_slot])
         no = 10 ** (-snr_db / 10)
         if self.harq_max_tx == 1:
@@ -230,6 +243,11 @@ def monte_carlo(
 
     if count not in ("bit", "block"):
         raise ValueError(f"count must be 'bit' or 'block', got {count!r}")
+    bits_known = getattr(chain, "bits_known", True)
+    if count == "bit" and not bits_known:
+        raise ValueError(
+            "the abstraction PHY mode knows which blocks fail, not bit errors: count blocks (BLER)"
+        )
     if min_errors < 1 or max_bits < 1 or max_blocks < 1:
         raise ValueError("min_errors, max_bits and max_blocks must be >= 1")
     sp.config.seed = int(seed)
@@ -244,7 +262,7 @@ def monte_carlo(
     return Point(
         snr_db=float(snr_db),
         ebno_db=float(chain.ebno_db(snr_db)),
-        ber=total.bit_errors / total.bits,
+        ber=total.bit_errors / total.bits if bits_known else math.nan,
         bler=total.block_errors / total.blocks,
         bits=total.bits,
         bit_errors=total.bit_errors,

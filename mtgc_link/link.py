@@ -120,10 +120,11 @@ class Budget:
 
 @lru_cache(maxsize=32)
 def get_link(phy):
-    """A :class:`channels.Link` for ``phy``, built once per process (building Sionna blocks is slow)."""
-    from channels import Link
+    """The link for ``phy`` (``phy.mode``: :class:`channels.Link` bit-true, or
+    :class:`channels.abstraction.AbstractLink`), built once per process (building Sionna blocks is slow)."""
+    from channels.abstraction import make_link
 
-    return Link(phy)
+    return make_link(phy)
 
 
 # --------------------------------------------------------------------------------------------- encode
@@ -367,6 +368,16 @@ def transmit_group(group: transport.Group, snr_db: float, harq_max_tx: int = 1):
         raise ValueError(f"{where}: {exc}") from exc
 
 
+def check_phy_mode(mode: str, crc_error: str) -> None:
+    """ValueError when ``crc_error`` asks for what the PHY mode cannot give: the abstraction knows which
+    transport blocks arrived, not the bits of the others, so it cannot hand corrupted bytes to a decoder."""
+    if mode == "abstraction" and crc_error == "decode":
+        raise ValueError(
+            "crc_error 'decode' needs the bit-true PHY (the abstraction knows which blocks arrived, not the "
+            "bits of the failed ones): use crc_error 'drop' with phy mode abstraction"
+        )
+
+
 def deliver(
     codec: SourceCodec,
     src: SourceResult,
@@ -394,6 +405,7 @@ def deliver(
     """
     if crc_error not in CRC_ERROR_MODES:
         raise ValueError(f"crc_error must be one of {CRC_ERROR_MODES}, got {crc_error!r}")
+    check_phy_mode(getattr(phy, "mode", "bit_true"), crc_error)
     if isinstance(harq_max_tx, bool) or not isinstance(harq_max_tx, int | np.integer) or harq_max_tx < 1:
         raise ValueError(f"harq_max_tx must be an integer >= 1, got {harq_max_tx!r}")
     if src.status == "no_fit":

@@ -252,7 +252,11 @@ def _harq_label(v) -> str:
 
 #: Sweep axes (by their row column) that the figures draw as lines, never split by nor average over:
 #: column -> label of a value. A column that takes one value in a table adds nothing to the labels.
-LINE_AXES = {"protection": _protection_label, "harq_max_tx": _harq_label}
+def _phy_mode_label(v) -> str:
+    return {"bit_true": "bit-true PHY", "abstraction": "PHY abstraction"}.get(str(v), str(v))
+
+
+LINE_AXES = {"protection": _protection_label, "harq_max_tx": _harq_label, "phy_mode": _phy_mode_label}
 
 _PALETTE = ("C0", "C1", "C2", "C3", "C4", "C5", "C6", "C8", "C9")  # C7 (grey) is the failure-policy floor
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X")
@@ -292,6 +296,7 @@ def _looks(df: pd.DataFrame) -> dict[str, dict]:
     harq = []
     if _varying(df, "harq_max_tx"):
         harq = sorted(dict.fromkeys(df["harq_max_tx"]), key=lambda v: (_harq_label(v) != "HARQ off", str(v)))
+    modes = _varying(df, "phy_mode")
     looks: dict[str, dict] = {}
     for _, row in df.drop_duplicates("_series").iterrows():
         look = {"color": colour.get(row.get("codec"), "C0")}
@@ -299,6 +304,9 @@ def _looks(df: pd.DataFrame) -> dict[str, dict]:
             look["marker"] = _MARKERS[prot.index(row["protection"]) % len(_MARKERS)]
         if harq:
             look["linestyle"] = _HARQ_STYLES[harq.index(row["harq_max_tx"]) % len(_HARQ_STYLES)]
+        if modes:  # the abstraction dashed, the bit-true chain solid (a varying HARQ keeps its style)
+            look.setdefault("linestyle", "--" if row["phy_mode"] == "abstraction" else "-")
+            look["alpha"] = 0.75 if row["phy_mode"] == "abstraction" else 1.0
         looks[row["_series"]] = look
     return looks
 
@@ -1060,7 +1068,7 @@ def plot_mean_transmissions(df: pd.DataFrame, folder: Path) -> list[Path]:
 #: see :data:`LINE_AXES`). A table that varies along any other axis (:data:`mtgc_link.sweep.axes.AXES`)
 #: gets one set of figures per value of it, never a mean over it.
 FIGURE_AXES = frozenset(
-    {"codec", "channel", "snr", "budget", "mcs", "image", "trial", "protection", "harq_max_tx"}
+    {"codec", "channel", "snr", "budget", "mcs", "image", "trial", "protection", "harq_max_tx", "phy_mode"}
 )
 
 

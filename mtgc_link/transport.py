@@ -283,7 +283,7 @@ class LinkReception(ErrorRates):
     payload: bytes
     tb_crc_ok: np.ndarray
     bits: int
-    bit_errors: int
+    bit_errors: int | None  # None: unknown (abstraction PHY mode: failed blocks are erasures)
     blocks: int
     block_errors: int
     slots: int
@@ -300,6 +300,12 @@ class LinkReception(ErrorRates):
     data_res_first: int = 0
 
 
+def _sum_known(values) -> int | None:
+    """Sum of counts, None when any is unknown (the abstraction PHY mode does not know bit errors)."""
+    values = list(values)
+    return None if any(v is None for v in values) else sum(int(v) for v in values)
+
+
 def combine(groups: list[Group], receptions: list[Any], harq_max_tx: int = 1, snr_db: float = float("nan")):
     """The :class:`LinkReception` of ``receptions`` (one ``channels.Reception`` per group, in order)."""
     from channels.mcs import slot_geometry
@@ -309,7 +315,7 @@ def combine(groups: list[Group], receptions: list[Any], harq_max_tx: int = 1, sn
         payload=b"".join(rx.payload for rx in receptions),
         tb_crc_ok=np.concatenate(crc) if crc else np.ones(0, bool),
         bits=sum(int(rx.bits) for rx in receptions),
-        bit_errors=sum(int(rx.bit_errors) for rx in receptions),
+        bit_errors=_sum_known(rx.bit_errors for rx in receptions),
         blocks=sum(int(rx.blocks) for rx in receptions),
         block_errors=sum(int(rx.block_errors) for rx in receptions),
         slots=sum(int(rx.slots) for rx in receptions),

@@ -31,6 +31,7 @@ PHY_OPTIONS = {
     "mcs_index": "--mcs",
     "mcs_table": "--mcs-table",
     "csi": "--csi",
+    "mode": "--phy-mode",
 }
 
 
@@ -87,6 +88,12 @@ def transmit(
         max=16,  # sweep.config.HARQ_MAX_TX_RANGE
         help="Transmissions allowed per transport block, 1..16 (1 = no HARQ).",
     ),
+    phy_mode: str = typer.Option(
+        "bit_true",
+        "--phy-mode",
+        help="bit_true (the NR chain) | abstraction (Sionna SYS link abstraction: which blocks arrive; "
+        "needs --crc-error drop).",
+    ),
     settings: list[str] | None = typer.Option(None, "--set", help="Codec setting key=value (repeatable)."),
     profile: str | None = ProfileOpt,
 ) -> None:
@@ -112,6 +119,7 @@ def transmit(
             mcs_index=mcs,
             mcs_table=mcs_table,
             csi=csi,
+            mode=phy_mode,
         )
     except ValidationError as exc:
         raise phy_error(exc, PHY_OPTIONS) from None
@@ -119,6 +127,10 @@ def transmit(
         raise _fail(2, f"--policy must be mean, gray or none, got {policy!r}")
     if crc_error not in ("decode", "drop"):
         raise _fail(2, f"--crc-error must be decode or drop, got {crc_error!r}")
+    if phy_mode == "abstraction" and crc_error == "decode":
+        raise _fail(
+            2, "--crc-error decode needs --phy-mode bit_true (the abstraction gives erasures): use drop"
+        )
     if protection not in PROTECTIONS:
         raise _fail(2, f"--protection must be one of {', '.join(PROTECTIONS)}, got {protection!r}")
     try:

@@ -34,6 +34,7 @@ _PHY_OPTIONS = {
     "code_rate": "--code-rate",
     "csi": "--csi",
     "ldpc_iterations": "--iterations",
+    "mode": "--phy-mode",
 }
 
 
@@ -78,6 +79,7 @@ def _chain(
     code_rate,
     harq_max_tx=1,
     harq_combining="ir",
+    phy_mode="bit_true",
 ):
     from pydantic import ValidationError
 
@@ -91,6 +93,12 @@ def _chain(
             f"use one of {', '.join(_HARQ_COMBINING)}, got {harq_combining!r}", param_hint="--harq-combining"
         )
     if uncoded or ldpc_k is not None or ldpc_n is not None:
+        if phy_mode != "bit_true":
+            raise typer.BadParameter(
+                "the abstraction models the NR chain's transport blocks; the uncoded and plain-LDPC "
+                "modes are bit-true only",
+                param_hint="--phy-mode",
+            )
         if harq_max_tx > 1:
             raise typer.BadParameter(
                 "HARQ runs on the NR chain only (transport blocks with a TB CRC); the uncoded and plain-LDPC "
@@ -128,6 +136,7 @@ def _chain(
             mcs_table=mcs_table,
             csi=csi,
             ldpc_iterations=iterations,
+            mode=phy_mode,
             **explicit,
         )
     except ValidationError as exc:
@@ -238,6 +247,7 @@ def _describe(chain, channel, prbs, csi, harq_max_tx, harq_combining, ldpc_k, ld
             csi=csi,
             payload_bits_per_slot=geo.tb_size,
             harq_max_tx=harq_max_tx,
+            phy_mode=chain.phy_mode,
         )
         if harq_max_tx > 1:
             describe.update(harq_combining=harq_combining)
@@ -441,6 +451,7 @@ def _run(
     plot,
     harq_max_tx=1,
     harq_combining="ir",
+    phy_mode="bit_true",
     find_waterfall=False,
     target=None,
     waterfall_points=None,
@@ -483,6 +494,7 @@ def _run(
             code_rate,
             harq_max_tx,
             harq_combining,
+            phy_mode,
         )
         for m in (mcs_list or [None])
     ]
@@ -712,6 +724,12 @@ def _command(count: str):
         ),
         harq_combining: str = typer.Option(
             "ir", "--harq-combining", help="NR chain HARQ: ir (RV 0,2,3,1) | chase (RV 0, LLRs summed)."
+        ),
+        phy_mode: str = typer.Option(
+            "bit_true",
+            "--phy-mode",
+            help="NR chain: bit_true (LDPC decoding) | abstraction (Sionna SYS: EESM + BLER tables, block "
+            "outcomes only, so bler only; docs/performance.md).",
         ),
         find_waterfall: bool = typer.Option(
             False,

@@ -169,6 +169,19 @@ AXES: tuple[Axis, ...] = (
         scope="transport",
         config_field="harq_max_tx",
     ),
+    # The PHY mode: no seed part, so the abstraction sees the very channel realisations of the bit-true rows
+    # (channels.abstraction draws them as the bit-true chain does) and the two modes compare point by point.
+    Axis(
+        "phy_mode",
+        "phy_mode",
+        lambda cfg, images: list(cfg.phy_mode),
+        8,
+        key=lambda cfg, v: None if v == "bit_true" else f"phy={v}",
+        seed=None,
+        cell=lambda cfg, v: v,
+        scope="transport",
+        config_field="phy_mode",
+    ),
 )
 
 

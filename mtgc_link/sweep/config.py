@@ -29,7 +29,7 @@ from pydantic import (
 )
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from channels.config import SNR_DB_RANGE, ChannelConfig, PhyConfig
+from channels.config import ABSTRACTION_DECODER, PHY_MODES, SNR_DB_RANGE, ChannelConfig, PhyConfig
 from channels.mcs import MAX_MCS_INDEX
 from channels.models import check_channel_model
 from mtgc_link.link import Budget
@@ -183,9 +183,9 @@ class ChannelSpec(_Strict):
 
 
 # Fields of channels.PhyConfig that a sweep sets per point, hence not in ``phy``: the channel (from
-# ``channels``) and the MCS (the MCS policy gives an index; an explicit modulation order + code rate would
-# contradict it).
-PHY_PER_POINT_FIELDS = ("channel", "mcs_index", "modulation_order", "code_rate")
+# ``channels``), the MCS (the MCS policy gives an index; an explicit modulation order + code rate would
+# contradict it) and the PHY mode (the ``phy_mode`` axis).
+PHY_PER_POINT_FIELDS = ("channel", "mcs_index", "modulation_order", "code_rate", "mode")
 # The fields ``phy`` declared itself before it was derived from PhyConfig: always dumped, as then. The fields
 # added since (dmrs_length, ldpc_cn_update, max_batch_slots, max_batch_coded_bits) are dumped only when they
 # differ from their default, so that the dump of a config that leaves them alone -- hence its config_hash (the
@@ -312,7 +312,7 @@ class UepMcsSpec(_Strict):
 
 # SweepConfig fields added after configs were in use: dumped (hence hashed by ``config_hash``, the key of
 # resumed rows) only when they differ from their default, so that a config leaving them alone keeps its hash.
-_SWEEP_DUMPED_IF_SET = ("protection", "harq_max_tx", "uep_mcs", "references")
+_SWEEP_DUMPED_IF_SET = ("protection", "harq_max_tx", "uep_mcs", "references", "phy_mode")
 
 
 class SaveImages(_Strict):
@@ -360,6 +360,12 @@ class SweepConfig(_Strict):
         description="transmissions allowed per transport block (a sweep axis; 1 = no HARQ)",
     )
     uep_mcs: UepMcsSpec = Field(default_factory=UepMcsSpec)
+    phy_mode: list[Literal[PHY_MODES]] = Field(
+        default_factory=lambda: ["bit_true"],
+        min_length=1,
+        description="PHY modes (a sweep axis): bit_true (the NR chain) | abstraction (Sionna SYS link "
+        "abstraction, erasures only: needs crc_error drop; docs/performance.md)",
+    )
     references: bool = Field(
         True,
         description="reference columns per row: the codec error-free, BPG + capacity, the failure-policy "
@@ -376,7 +382,7 @@ class SweepConfig(_Strict):
                 del data[name]
         return data
 
-    @field_validator("protection", "harq_max_tx")
+    @field_validator("protection", "harq_max_tx", "phy_mode")
     @classmethod
     def _distinct(cls, v: list) -> list:
         if len(set(v)) != len(v):
@@ -400,6 +406,28 @@ class SweepConfig(_Strict):
             which = "; ".join(f"{x} (entries {', '.join(map(str, at))})" for x, at in dup.items())
             raise ValueError(f"duplicate budgets: {which}; each budget would be computed twice")
         return v
+
+    @model_validator(mode="after")
+    def _abstraction_models_this(self) -> SweepConfig:
+        """The abstraction mode gives erasures only and was calibrated with the default LDPC decoder."""
+        if "abstraction" not in self.phy_mode:
+            return self
+        if self.crc_error == "decode":
+            raise _errors_at(
+                ("crc_error",),
+                [
+                    (
+                        (),
+                        "'decode' needs the bit-true PHY; with phy_mode abstraction use crc_error: drop",
+                        "decode",
+                    )
+                ],
+            )
+        for name, value in ABSTRACTION_DECODER.items():
+            if getattr(self.phy, name) != value:
+                msg = f"the abstraction's BLER tables were simulated with {value!r}; use phy_mode bit_true"
+                raise _errors_at(("phy", name), [((), msg, getattr(self.phy, name))])
+        return self
 
     @model_validator(mode="after")
     def _mcs_buildable(self) -> SweepConfig:
@@ -527,6 +555,8 @@ def load_config(path: str | Path) -> SweepConfig:
     return parse_config(data, str(path))
 
 
-def build_phy(phy: PhySpec, channel: ChannelSpec, mcs_index: int):
+def build_phy(phy: PhySpec, channel: ChannelSpec, mcs_index: int, mode: str = "bit_true"):
     """The :class:`channels.PhyConfig` of one point (budget PRBs are applied later by ``Budget``)."""
-    return PhyConfig(channel=ChannelConfig(**channel.params()), mcs_index=int(mcs_index), **phy.model_dump())
+    return PhyConfig(
+        channel=ChannelConfig(**channel.params()), mcs_index=int(mcs_index), mode=mode, **phy.model_dump()
+    )

@@ -51,6 +51,7 @@ class Row:
     seed: int = col("channel seed (config seed + channel-side coordinates)")
     protection: str = col("transport protection: equal, separate or uep (docs/link.md)")
     harq_max_tx: int = col("transmissions allowed per transport block (1 = no HARQ)")
+    phy_mode: str = col("PHY mode: bit_true (the NR chain) or abstraction (Sionna SYS link abstraction)")
     # --- source
     payload_bits: int = col("payload bits the budget carries at this MCS", "bits")
     bits_sent: int = col("8 x bytes the codec produced, headers included", "bits")
@@ -65,7 +66,11 @@ class Row:
     cbr: float = col("channel_uses / (3 H W) spent")
     slots: int = col("slots spent, retransmissions included")
     bits: int = col("payload bits sent over the PHY", "bits")
-    bit_errors: int = col("payload bit errors after decoding (after the last transmission)", "bits")
+    bit_errors: int | None = col(
+        "payload bit errors after decoding (after the last transmission); null in the abstraction PHY mode "
+        "(failed blocks are erasures, their bits unknown)",
+        "bits",
+    )
     ber: float = col("bit_errors / bits")
     blocks: int = col("transport blocks sent (each counted once)")
     block_errors: int = col("transport blocks whose CRC failed at their last transmission")

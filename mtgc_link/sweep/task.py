@@ -173,6 +173,10 @@ def _capacity_reference(cfg: SweepConfig, p: Point, image, mean_rgb, uses: int, 
     return reference.capacity_bound(image, bits, cfg.metrics, policy=cfg.failure_policy, mean_rgb=mean_rgb)
 
 
+def phy_mode_of(p: Point) -> str:
+    return p.coords.get("phy_mode", "bit_true")
+
+
 def protection_of(cfg: SweepConfig, p: Point) -> Protection:
     return Protection(p.coords.get("protection", "equal"), cfg.uep_mcs.to_uep())
 
@@ -186,7 +190,7 @@ def _fit_of(cfg: SweepConfig, task: Task, codec, image) -> Fit | None:
     if prot.name == "equal":
         return None
     budget = cfg.budgets[p.budget].to_budget()
-    phy = budget.phy_config(build_phy(cfg.phy, cfg.channels[p.channel], p.mcs_index))
+    phy = budget.phy_config(build_phy(cfg.phy, cfg.channels[p.channel], p.mcs_index, phy_mode_of(p)))
     return Fit(codec, prot, phy, budget.channel_uses(image.shape[0], image.shape[1], phy))
 
 
@@ -237,7 +241,7 @@ def _scored(reference, image, metrics, memo) -> tuple[dict, dict]:
 
 def _point_phy(cfg: SweepConfig, p: Point):
     budget: Budget = cfg.budgets[p.budget].to_budget()
-    return budget, budget.phy_config(build_phy(cfg.phy, cfg.channels[p.channel], p.mcs_index))
+    return budget, budget.phy_config(build_phy(cfg.phy, cfg.channels[p.channel], p.mcs_index, phy_mode_of(p)))
 
 
 def _row(ctx, p: Point, image, codec, src, phy, d, received, hit: bool, max_bits: int) -> Row:
@@ -300,6 +304,7 @@ def _row(ctx, p: Point, image, codec, src, phy, d, received, hit: bool, max_bits
         seed=p.seed,
         protection=protection_of(cfg, p).name,
         harq_max_tx=int(p.coords.get("harq_max_tx", 1)),
+        phy_mode=phy_mode_of(p),
         payload_bits=int(max_bits),
         bits_sent=src.bits if src is not None else 0,
         bpp=(src.bits if src is not None else 0) / (h * w),
@@ -310,7 +315,7 @@ def _row(ctx, p: Point, image, codec, src, phy, d, received, hit: bool, max_bits
         cbr=spent / (3 * h * w),
         slots=int(rx.slots) if rx is not None else 0,
         bits=int(rx.bits) if rx is not None else 0,
-        bit_errors=int(rx.bit_errors) if rx is not None else 0,
+        bit_errors=(None if rx.bit_errors is None else int(rx.bit_errors)) if rx is not None else 0,
         ber=float(rx.ber) if rx is not None else float("nan"),
         blocks=int(rx.blocks) if rx is not None else 0,
         block_errors=int(rx.block_errors) if rx is not None else 0,

@@ -1,0 +1,249 @@
+"""The abstraction PHY mode: which transport blocks arrive, from Sionna SYS's link abstraction, ~500x faster.
+
+    link = AbstractLink(PhyConfig(mode="abstraction", ...))
+    rx = link.transmit(b"...", snr_db=10.0, seed=0)   # -> channels.Reception, erasures only
+
+Per slot it draws the channel realisation exactly as the bit-true chain does (the same Sionna channel
+model, the same seed, the same random stream: pilots and noise included), estimates the channel with the
+same estimator (``csi``), and instead of demapping and LDPC decoding:
+
+1. post-equalisation SINR per data RE: perfect CSI ``|h|^2 / N0``; estimated CSI
+   ``|h_est|^2 / (N0 + |h - h_est|^2)`` -- the realised estimation error counts as noise (single antenna,
+   one-tap equaliser; the model of docs/performance.md, validated there against the bit-true chain);
+2. effective SINR of the slot: Sionna SYS ``EESM`` with its per-MCS beta;
+3. transport-block error probability and success draw: Sionna SYS ``PHYAbstraction`` (BLER tables per
+   MCS and code-block size; TBLER = 1 - (1 - BLER)^num_cb) with its HARQ feedback (ACK/NACK).
+
+A failed block is an erasure: its bytes are unknown. ``Reception.payload`` holds zeros there and
+``bit_errors`` is None (unknown), so a caller must not hand those bytes to a decoder as if they were the
+bit-true chain's corrupted bytes; ``mtgc_link`` refuses ``crc_error: decode`` in this mode.
+
+BLER tables (``tables``): "calibrated" (default) loads Sionna's shipped PUSCH tables and replaces, for the
+MCS in ``channels/bler_tables/PUSCH_table<N>_calibrated.json``, the curves by ones that add the code-block
+size of the default 24-PRB allocation, simulated with this project's AWGN LDPC chain (made by
+experiments/abstraction/make_bler_tables.py); "sionna" uses the shipped tables alone (simulated up to
+CBS 2000: measured 0.45 dB early at MCS 14, CBS 7448).
+
+HARQ (``harq_max_tx`` > 1): NACKed blocks are sent again in new slots (round r from
+``harq_round_seed(seed, r)``, as the bit-true chain) and the per-RE SINRs of all transmissions of a block are
+summed before EESM (maximum-ratio combining of identical symbols: exact for chase combining; for
+incremental redundancy a conservative rule, since IR also gains coding -- docs/performance.md). Each round's
+success is a fresh draw at the combined SINR.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from channels.config import PhyConfig
+from channels.link import Link, Reception, check_harq, harq_round_seed
+
+TABLES = ("calibrated", "sionna")
+TABLE_DIR = Path(__file__).parent / "bler_tables"
+
+
+def table_files(tables: str = "calibrated") -> list[str]:
+    """The BLER table files ``PHYAbstraction`` loads for ``tables`` (later files replace earlier MCS)."""
+    import sionna.sys
+
+    if tables not in TABLES:
+        raise ValueError(f"tables must be one of {TABLES}, got {tables!r}")
+    shipped = Path(sionna.sys.__file__).parent / "bler_tables"
+    files = [str(shipped / f"PUSCH_table{t}.json") for t in (1, 2)]
+    if tables == "calibrated":
+        files += [str(p) for p in sorted(TABLE_DIR.glob("PUSCH_table*_calibrated.json"))]
+    return files
+
+
+@lru_cache(maxsize=4)
+def phy_abstraction(tables: str = "calibrated", device: str = "cpu"):
+    """Sionna SYS ``PHYAbstraction`` with the BLER tables of ``tables`` (built once per process)."""
+    import warnings
+
+    from sionna.sys import PHYAbstraction
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return PHYAbstraction(load_bler_tables_from=table_files(tables), device=device)
+
+
+@lru_cache(maxsize=4)
+def _eesm(device: str = "cpu"):
+    from sionna.sys import EESM
+
+    return EESM(device=device)
+
+
+class AbstractLink:
+    """Drop-in for :class:`channels.Link` in the abstraction mode: ``transmit`` returns a ``Reception`` whose
+    failed blocks are erasures (``payload`` zero there, ``bit_errors`` None)."""
+
+    mode = "abstraction"
+
+    def __init__(self, cfg: PhyConfig, device: str = "cpu", tables: str = "calibrated") -> None:
+        if not isinstance(cfg, PhyConfig):
+            raise TypeError(f"cfg must be a PhyConfig, got {type(cfg).__name__}")
+        if cfg.mode != "abstraction":  # validate what the abstraction needs (PhyConfig's own checks)
+            cfg = PhyConfig(**{**cfg.model_dump(), "mode": "abstraction"})
+        if tables not in TABLES:
+            raise ValueError(f"tables must be one of {TABLES}, got {tables!r}")
+        self.cfg, self.tables = cfg, tables
+        self._link = Link(cfg, device=device)  # geometry, resource grid, channel model, estimator
+        self.device = self._link.device
+
+    # geometry and budget arithmetic: the bit-true link's own
+    geometry = property(lambda self: self._link.geometry)
+    payload_bits_per_slot = property(lambda self: self._link.payload_bits_per_slot)
+    channel_uses_per_slot = property(lambda self: self._link.channel_uses_per_slot)
+    batch_slots = property(lambda self: self._link.batch_slots)
+
+    def ebno_db(self, snr_db: float) -> float:
+        return self._link.ebno_db(snr_db)
+
+    def build(self, harq: bool = False) -> None:
+        """Build the channel and estimator blocks and the abstraction (idempotent; HARQ needs no more)."""
+        self._link.build()
+        phy_abstraction(self.tables, self.device)
+        _eesm(self.device)
+
+    # -- one round ----------------------------------------------------------------------------------------
+    def slot_sinr(self, slots: int, no: float):
+        """Post-equalisation SINR [slots, data REs] (linear) of ``slots`` new slots and the true channel
+        [slots, T, F], drawn from Sionna's global generators exactly as ``Link`` draws them (all-zero coded
+        bits: the data symbols do not enter the channel draw, the pilots, the noise or the estimate)."""
+        import torch
+
+        lk = self._link
+        c = torch.zeros(slots, 1, lk.geometry.coded_bits, device=self.device)
+        x = lk._rg_mapper(lk._layer_mapper(lk._mapper(c)))
+        no_t = torch.tensor(no, dtype=torch.float32, device=self.device)
+        if lk._channel is None:
+            h = torch.ones(slots, 1, 1, 1, 1, *x.shape[-2:], dtype=x.dtype, device=self.device)
+            y = None
+            if lk._estimator is not None:  # the noise only matters to the estimate
+                from sionna.phy.channel import AWGN
+
+                y = AWGN(device=self.device)(x, no_t)
+        else:
+            y, h = lk._channel(x, no_t)
+        mask = lk._data_re
+        h_data = h.reshape(slots, *x.shape[-2:])[:, mask]
+        if lk._estimator is None:
+            sinr = h_data.abs().square() / no
+        else:
+            h_hat, _ = lk._estimator(y, no_t)
+            h_hat = h_hat.reshape(slots, *x.shape[-2:])[:, mask]
+            sinr = h_hat.abs().square() / (no + (h_data - h_hat).abs().square())
+        return sinr.float(), h.reshape(slots, *x.shape[-2:])
+
+    def effective_sinr(self, sinr):
+        """EESM effective SINR [slots] (linear) of per-RE SINRs [slots, REs] at this link's MCS."""
+        import torch
+
+        sinr = sinr.clamp_min(1e-12)  # EESM (and PHYAbstraction) skip REs whose SINR is exactly 0
+        return _eesm(self.device)(
+            sinr.reshape(sinr.shape[0], 1, -1, 1, 1),
+            mcs_index=torch.full((sinr.shape[0], 1), self.cfg.mcs_index, dtype=torch.int32),
+            mcs_table_index=self.cfg.mcs_table,
+        ).reshape(-1)
+
+    def decide(self, sinr_eff):
+        """(ACK [slots] bool, TBLER [slots]) from effective SINRs: Sionna's ``PHYAbstraction`` (its draw)."""
+        import torch
+
+        n = sinr_eff.shape[0]
+        _, harq, _, tbler, _ = phy_abstraction(self.tables, self.device)(
+            mcs_index=torch.full((n, 1), self.cfg.mcs_index, dtype=torch.int32),
+            sinr_eff=sinr_eff.reshape(n, 1),
+            num_allocated_re=torch.full((n, 1), self.geometry.data_res, dtype=torch.int32),
+            mcs_table_index=self.cfg.mcs_table,
+            mcs_category=0,  # PUSCH
+        )
+        return harq.reshape(-1) == 1, tbler.reshape(-1)
+
+    def _round(self, slots: int, no: float, combined=None):
+        """Draw ``slots`` new slots (chunked like ``Link``); returns (per-RE SINR summed onto ``combined``,
+        true channel of the new slots). The success draws come after all channel draws."""
+        import torch
+
+        chunk = self.batch_slots
+        sinrs, hs = [], []
+        for start in range(0, slots, chunk):
+            s, h = self.slot_sinr(min(chunk, slots - start), no)
+            sinrs.append(s)
+            hs.append(h)
+        sinr = torch.cat(sinrs)
+        return (sinr if combined is None else combined + sinr), torch.cat(hs)
+
+    # -- the public entry point -------------------------------------------------------------------------
+    def transmit(
+        self, payload: bytes, snr_db: float, seed: int, harq_max_tx: int = 1, harq_combining: str = "ir"
+    ) -> Reception:
+        """``Link.transmit`` in the abstraction mode (same arguments, same determinism, same counts of
+        slots / channel uses / transmissions / capacity_bits); failed blocks are erasures."""
+        import sionna.phy as sp
+        import torch
+
+        if not isinstance(payload, (bytes, bytearray, memoryview)):
+            raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
+        if isinstance(snr_db, bool) or not isinstance(snr_db, (int, float)) or not math.isfinite(snr_db):
+            raise ValueError(f"snr_db must be a finite number, got {snr_db!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        check_harq(harq_max_tx, harq_combining)
+        harq_max_tx = int(harq_max_tx)
+        payload = bytes(payload)
+        self.build()
+        k = self.payload_bits_per_slot
+        bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8))
+        slots = -(-bits.size // k)
+        common = dict(snr_db=float(snr_db), ebno_db=self.ebno_db(float(snr_db)), harq_max_tx=harq_max_tx)
+        if slots == 0:
+            return Reception(b"", np.ones(0, bool), 0, 0, 0, 0, 0, 0, extra={"phy_mode": self.mode}, **common)
+        no = 10.0 ** (-float(snr_db) / 10.0)
+        sp.config.seed = int(seed)
+        with torch.no_grad():
+            sinr, h = self._round(slots, no)
+            capacity = self._link._capacity_bits(h, 1.0 / no)
+            ok, tbler = self.decide(self.effective_sinr(sinr))
+            tx = np.ones(slots, dtype=np.int64)
+            first_tbler = tbler
+            pending = torch.nonzero(~ok).reshape(-1)
+            for rnd in range(2, harq_max_tx + 1):
+                if len(pending) == 0:
+                    break
+                sp.config.seed = harq_round_seed(int(seed), rnd)
+                combined, _ = self._round(len(pending), no, sinr[pending])
+                ok_r, _ = self.decide(self.effective_sinr(combined))
+                ok[pending] = ok_r
+                tx[pending.numpy()] = rnd
+                sinr[pending] = combined
+                pending = pending[~ok_r]
+        ok = ok.cpu().numpy().astype(bool)
+        padded = np.zeros(slots * k, dtype=np.uint8)
+        padded[: bits.size] = bits
+        received = padded.reshape(slots, k) * ok[:, None]  # erasures: zero bits
+        spent = int(tx.sum())
+        return Reception(
+            payload=np.packbits(received.reshape(-1)[: bits.size]).tobytes(),
+            tb_crc_ok=ok,
+            bits=int(bits.size),
+            bit_errors=None,  # unknown: the abstraction knows which blocks failed, not their bits
+            blocks=slots,
+            block_errors=int(np.count_nonzero(~ok)),
+            slots=spent,
+            channel_uses=spent * self.channel_uses_per_slot,
+            transmissions=tx,
+            capacity_bits=capacity,
+            extra={"phy_mode": self.mode, "tbler_first": first_tbler.cpu().numpy()},
+            **common,
+        )
+
+
+def make_link(cfg: PhyConfig, device: str = "cpu"):
+    """The link for ``cfg.mode``: :class:`channels.Link` (bit_true) or :class:`AbstractLink`."""
+    return AbstractLink(cfg, device=device) if cfg.mode == "abstraction" else Link(cfg, device=device)
