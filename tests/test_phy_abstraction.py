@@ -59,7 +59,8 @@ def test_failed_blocks_are_erasures():
     assert isinstance(link, AbstractLink)
     payload = _payload(8, cfg)
     k = link.payload_bits_per_slot
-    rx = link.transmit(payload, 6.6, seed=3)  # mid-waterfall: some blocks fail, some arrive
+    snr = next(s / 20 for s in range(60, 200) if _table_bler(cfg, s / 20) < 0.6)  # mid-waterfall
+    rx = link.transmit(payload, snr, seed=3)  # some blocks fail, some arrive
     assert 0 < rx.block_errors < rx.blocks
     assert rx.bit_errors is None and math.isnan(rx.ber)
     sent = np.unpackbits(np.frombuffer(payload, np.uint8)).reshape(-1, k)
@@ -168,3 +169,29 @@ def test_sweep_axis_phy_mode_compares_the_modes_point_by_point(tmp_path):
     assert (high_ab["block_errors"] == 0).all() and (high_bt["block_errors"] == 0).all()
     assert list(high_ab["psnr"]) == pytest.approx(list(high_bt["psnr"]))
     assert (ab.loc[-8.0]["bler"] == 1.0).all() and (bt.loc[-8.0]["bler"] == 1.0).all()
+
+
+def test_decide_equals_sionna_phyabstraction_call_draw_for_draw():
+    """The shortcut (tables + TBLER + draw, code-block layout cached) gives exactly PHYAbstraction's output:
+    the same TBLER and, from the same generator state, the same ACK/NACK draws; and the flat EESM equals
+    Sionna's EESM block."""
+    import sionna.phy as sp
+
+    from channels.abstraction import _eesm
+
+    for mcs in (5, 14, 20):
+        link = AbstractLink(PhyConfig(mcs_index=mcs, csi="perfect"))
+        sinr_eff = 10 ** (torch.linspace(-5, 25, 300) / 10)
+        sp.config.seed = 3
+        ok_a, tb_a = link.decide(sinr_eff)
+        sp.config.seed = 3
+        ok_b, tb_b = link.decide_by_call(sinr_eff)
+        assert torch.equal(tb_a, tb_b) and torch.equal(ok_a, ok_b)
+        assert 0 < int(ok_a.sum()) < len(ok_a)
+        sinr = torch.rand(4, link.geometry.data_res) * 30 + 0.01
+        ref = _eesm()(
+            sinr.reshape(4, 1, -1, 1, 1),
+            mcs_index=torch.full((4, 1), mcs, dtype=torch.int32),
+            mcs_table_index=1,
+        ).reshape(-1)
+        assert torch.allclose(link.effective_sinr(sinr), ref, rtol=1e-5)
