@@ -13,7 +13,8 @@ validate (--validate): transport-block error rate of both modes over AWGN, TDL-A
   BLER 0.1 of each (interpolated in log BLER), and writes --json.
 
 Usage: python experiments/bench/bench_phy_abstraction.py [--repeat 3] [--threads 2]
-       python experiments/bench/bench_phy_abstraction.py --validate [--blocks 200] [--json out.json]
+       python experiments/bench/bench_phy_abstraction.py --validate [--blocks 200] [--mcs 5,14,20]
+           [--channels AWGN,TDL-A,CDL-A] [--json out.json]
 """
 
 from __future__ import annotations
@@ -115,10 +116,11 @@ def _snr_at(snrs, blers, target=0.1) -> float:
     return math.nan
 
 
-def validate(blocks: int) -> list[dict]:
+def validate(blocks: int, mcs_list=MCS, channels=tuple(CHANNELS)) -> list[dict]:
     results = []
-    for name, ch in CHANNELS.items():
-        for mcs in MCS:
+    for name in channels:
+        ch = CHANNELS[name]
+        for mcs in mcs_list:
             cfg = PhyConfig(channel=ChannelConfig(**ch), mcs_index=mcs, csi="ls")
             ab, bt = AbstractLink(cfg), Link(cfg)
             # locate the waterfall with the abstraction on a 0.5 dB grid, then 6-8 points across it
@@ -172,9 +174,15 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--mcs", default=",".join(map(str, MCS)), help="with --validate: MCS list")
+    ap.add_argument("--channels", default=",".join(CHANNELS), help="with --validate: " + ", ".join(CHANNELS))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    out = validate(args.blocks) if args.validate else speed(args.repeat)
+    if args.validate:
+        mcs = [int(m) for m in args.mcs.split(",")]
+        out = validate(args.blocks, mcs, [c.strip() for c in args.channels.split(",")])
+    else:
+        out = speed(args.repeat)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=1)
