@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from channels.config import PhyConfig
+from channels.config import PhyConfig, check_snr_db
 from channels.mcs import SlotGeometry, link_ebno_from_snr, pusch_config, slot_geometry
 from channels.models import cir_model, ofdm_channel
 
@@ -495,8 +495,9 @@ class Link:
 
         if not isinstance(payload, (bytes, bytearray, memoryview)):
             raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
-        if not isinstance(snr_db, (int, float)) or not math.isfinite(snr_db):
-            raise ValueError(f"snr_db must be a finite number, got {snr_db!r}")
+        if isinstance(snr_db, bool) or not isinstance(snr_db, (int, float, np.floating, np.integer)):
+            raise ValueError(f"snr_db must be a number, got {snr_db!r}")
+        snr_db = check_snr_db(snr_db, "snr_db")  # finite, in channels.config.SNR_DB_RANGE
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         check_harq(harq_max_tx, harq_combining)

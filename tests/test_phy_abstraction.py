@@ -195,3 +195,25 @@ def test_decide_equals_sionna_phyabstraction_call_draw_for_draw():
             mcs_table_index=1,
         ).reshape(-1)
         assert torch.allclose(link.effective_sinr(sinr), ref, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "model, csi",
+    [("awgn", "ls"), ("tdl", "lmmse"), ("rayleigh", "perfect")],
+    ids=["awgn-ls", "tdl-lmmse", "ray"],
+)
+def test_the_ends_of_the_snr_range_are_numerically_sound(model, csi):
+    """At 80 dB (the top of channels.config.SNR_DB_RANGE) both modes deliver bit-exact, with a finite
+    capacity of about log2(1 + 10^8) per data RE; at -50 dB everything fails; beyond the range: refused."""
+    cfg = PhyConfig(channel=ChannelConfig(model=model), csi=csi, mcs_index=5)
+    payload = _payload(2, cfg)
+    for link in (Link(cfg), AbstractLink(cfg)):
+        top = link.transmit(payload, 80.0, seed=1)
+        assert top.ok and top.payload == payload and top.bit_errors in (0, None)
+        per_re = top.capacity_bits / (top.blocks * link.geometry.data_res)
+        assert math.isfinite(per_re) and 20.0 < per_re < math.log2(1 + 1e8) + 1.0
+        bottom = link.transmit(payload, -50.0, seed=1)
+        assert bottom.block_errors == bottom.blocks and math.isfinite(bottom.capacity_bits)
+        for bad in (80.5, -51.0, float("nan"), float("inf")):
+            with pytest.raises(ValueError, match="snr_db"):
+                link.transmit(payload, bad, seed=1)
