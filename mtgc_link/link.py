@@ -45,8 +45,8 @@ GRAY_LEVEL = 128
 class Budget:
     """Channel uses allowed for one image. Give exactly one of ``uses``, ``cbr`` or ``prbs`` + ``slots``.
 
-    uses: complex channel uses (resource elements, DMRS included), >= 1.
-    cbr: channel bandwidth ratio uses / (3 H W), > 0 (a fraction of the source dimension).
+    uses: complex channel uses (resource elements, DMRS included), an integer >= 1.
+    cbr: channel bandwidth ratio uses / (3 H W), a finite number > 0 (a fraction of the source dimension).
     prbs, slots: an allocation of ``prbs`` PRBs for ``slots`` slots; it also sets the PHY's ``num_prbs``.
 
     Example (the default PHY: MCS 14, 24 PRBs; a slot is 4032 channel uses carrying 7424 payload bits)::
@@ -72,10 +72,10 @@ class Budget:
         given = [self.uses is not None, self.cbr is not None, self.prbs is not None or self.slots is not None]
         if sum(given) != 1:
             raise ValueError("budget: give exactly one of uses, cbr, or prbs + slots")
-        if self.uses is not None and self.uses < 1:
-            raise ValueError(f"budget.uses must be >= 1, got {self.uses}")
-        if self.cbr is not None and not self.cbr > 0:
-            raise ValueError(f"budget.cbr must be > 0, got {self.cbr}")
+        if self.uses is not None and not (math.isfinite(self.uses) and self.uses == int(self.uses) >= 1):
+            raise ValueError(f"budget.uses must be an integer >= 1, got {self.uses}")
+        if self.cbr is not None and not (math.isfinite(self.cbr) and self.cbr > 0):  # inf would pass "> 0"
+            raise ValueError(f"budget.cbr must be a finite number > 0, got {self.cbr}")
         if given[2] and (self.prbs is None or self.slots is None):
             raise ValueError("budget: prbs and slots must be given together")
         if self.prbs is not None and not 1 <= self.prbs <= 275:
@@ -145,6 +145,47 @@ class SourceResult:
     @property
     def bits(self) -> int:
         return self.encoded.bits if self.encoded is not None else 0
+
+
+#: The keys of :func:`rate_choice`: the results table's rate-control columns (``mtgc_link.sweep.rows.Row``).
+RATE_CHOICE_KEYS = ("rc_knob", "rc_quality", "rc_scale", "rc_rung", "rc_spws", "rc_hci_scale", "rc_hci_qp")
+
+
+def _int_or_none(v) -> int | None:
+    return None if v is None else int(v)
+
+
+def rate_choice(encoded: Encoded | None, codec: SourceCodec | None = None) -> dict[str, Any]:
+    """What the codec's rate control chose for ``encoded``, read from ``Encoded.info``, as the ``rc_*``
+    columns of the results table (None where not applicable; all None when nothing was encoded).
+
+    - Classical codecs (``codecs.ratecontrol.LadderCodec``: ``info["quality"]``, ``info["scale"]``):
+      ``rc_knob`` (``codec.knob``: ``quality``, ``BPG -q, lower is better``, ``target bpp``), ``rc_quality``
+      (the knob's value) and ``rc_scale`` (resolution-ladder scale, coded side / image side).
+    - MTGC (``info["rung"]``, ``codecs/mtgc/ratecontrol.py``): ``rc_rung`` (None for its default setting,
+      encoded without a budget), ``rc_spws`` (K), ``rc_hci_scale`` (1 / the HCI's downscale factor) and
+      ``rc_hci_qp`` (the HCI's BPG -q); the last two None without an HCI.
+    """
+    out: dict[str, Any] = dict.fromkeys(RATE_CHOICE_KEYS)
+    info = encoded.info if encoded is not None else None
+    if not info:
+        return out
+    if "rung" in info:  # MTGC reuses "quality" for the rung index: read its own keys
+        factor = info.get("hci_scale")
+        out.update(
+            rc_rung=_int_or_none(info.get("rung")),
+            rc_spws=_int_or_none(info.get("k")),
+            rc_hci_scale=1.0 / factor if factor else None,
+            rc_hci_qp=_int_or_none(info.get("hci_q")) if factor else None,
+        )
+    elif info.get("quality") is not None:
+        scale = info.get("scale")
+        out.update(
+            rc_knob=getattr(codec, "knob", None),
+            rc_quality=float(info["quality"]),
+            rc_scale=float(scale) if scale is not None else None,
+        )
+    return out
 
 
 #: Rounds of the downward search of :func:`encode_for_budget` for codecs without ``fits=``.

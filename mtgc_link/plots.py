@@ -56,13 +56,17 @@ CBR_LABEL = "Channel bandwidth ratio (channel uses / 3HW)"
 def metric_label(name: str) -> str:
     """Axis label of a metric, from the metric registry (``label``, ``higher_is_better``).
 
+    ``name``: the metric's column (its registered name in snake_case, e.g. ``ms_ssim`` for ``ms-ssim``) or
+    its registered name.
+
     >>> metric_label("psnr"), metric_label("gmsd"), metric_label("not-a-metric")
     ('PSNR [dB]', 'GMSD, lower is better', 'not-a-metric')
     """
     from mtgc_link.metrics import METRICS
 
+    registered = {n.replace("-", "_"): n for n in METRICS.names()}  # column -> registered name
     try:
-        metric = METRICS.get(name)
+        metric = METRICS.get(registered.get(name, name))
     except KeyError:  # a column from an older table or a plug-in not installed here
         return name
     label = metric.label or name
@@ -703,7 +707,7 @@ def plot_metric_vs_budget(df: pd.DataFrame, metric: str, folder: Path) -> list[P
                 sub = df[(df["snr_db"] == snr) & (df["channel"] == ch)]
                 policy = _policy_of(sub)
                 for series, g in sub.groupby("_series", sort=False):
-                    g = g.assign(_x=g.groupby("budget")["cbr_budget"].transform("mean"))
+                    g = g.assign(_x=g.groupby("budget")["budget_cbr"].transform("mean"))
                     x, bands, fallback = _points(g, "_x", metric)
                     look = {"marker": "s", **looks.get(series, {})}
                     _draw_band_curve(ax, x, bands, fallback, series, policy, look)
@@ -725,8 +729,8 @@ def plot_ber_bler(df: pd.DataFrame, folder: Path) -> list[Path]:
     with plt.rc_context(paper_style()):
         fig, axes = plt.subplots(1, 2, figsize=(6.8, 2.5), squeeze=False)
         for (ch, budget, transport), g in sent.groupby(["channel", "budget", "_transport"], sort=False):
-            agg = g.groupby("snr_db")[["bit_errors", "bits", "block_errors", "blocks"]].sum()
-            ber = (agg["bit_errors"] / agg["bits"]).where(agg["bit_errors"] > 0)
+            agg = g.groupby("snr_db")[["bit_errors", "transmitted_bits", "block_errors", "blocks"]].sum()
+            ber = (agg["bit_errors"] / agg["transmitted_bits"]).where(agg["bit_errors"] > 0)
             bler = (agg["block_errors"] / agg["blocks"]).where(agg["block_errors"] > 0)
             details = channel_details(g)
             label = f"{ch} ({details})" if details else str(ch)

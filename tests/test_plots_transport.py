@@ -62,7 +62,7 @@ def table(transport: bool = True, refs: bool = True, segments: bool = True) -> p
                                     channel=ch,
                                     snr_db=snr,
                                     budget="cbr=0.02",
-                                    cbr_budget=0.02,
+                                    budget_cbr=0.02,
                                     mcs_policy="fixed9",
                                     mcs_index=9,
                                     image=image,
@@ -74,7 +74,7 @@ def table(transport: bool = True, refs: bool = True, segments: bool = True) -> p
                                     policy_applied=not ok,
                                     blocks=4,
                                     block_errors=0 if ok else 2,
-                                    bits=4000,
+                                    transmitted_bits=4000,
                                     bit_errors=0 if ok else 300,
                                     segment_bits=json.dumps({"header": 208, "hci": 1200})
                                     if codec == "mtgc"
@@ -301,7 +301,7 @@ def test_metric_vs_budget_with_transport_lines(captured, tmp_path):
     semantic_robustness sweep crashed here on a duplicated marker style)."""
     df = table()
     wide = df.copy()
-    wide["budget"], wide["cbr_budget"] = "cbr=0.05", 0.05
+    wide["budget"], wide["budget_cbr"] = "cbr=0.05", 0.05
     wide["psnr"] = wide["psnr"] + 2.0
     both = pd.concat([df, wide], ignore_index=True)
     files = plots.plot_metric_vs_budget(both, "psnr", tmp_path)

@@ -55,10 +55,10 @@ def test_capacity_bound_awgn_grows_with_snr_and_uses_the_shannon_bits(image):
     memo: dict = {}
     rows = [ref.capacity_bound(image, ref.shannon_bits(uses, s), ["psnr"], memo=memo) for s in snrs]
     for s, r in zip(snrs, rows, strict=True):
-        assert r["ref_capacity_bits"] == pytest.approx(shannon_capacity_bits(uses, s))
-        assert r["ref_capacity_bits"] == pytest.approx(uses * math.log2(1 + 10 ** (s / 10)))
+        assert r["ref_capacity_bound_bits"] == pytest.approx(shannon_capacity_bits(uses, s))
+        assert r["ref_capacity_bound_bits"] == pytest.approx(uses * math.log2(1 + 10 ** (s / 10)))
         assert r["ref_capacity_status"] == "ok"
-        assert 0 < r["ref_capacity_bits_sent"] <= r["ref_capacity_bits"]
+        assert 0 < r["ref_capacity_stream_bits"] <= r["ref_capacity_bound_bits"]
         assert r["ref_capacity_codec"].startswith("bpg (")
     psnrs = [r["ref_capacity_psnr"] for r in rows]
     assert all(b > a for a, b in zip(psnrs, psnrs[1:], strict=False)), psnrs
@@ -75,12 +75,12 @@ def test_capacity_bound_awgn_grows_with_snr_and_uses_the_shannon_bits(image):
 
 def test_capacity_bound_below_bpgs_smallest_stream_is_the_floor(image):
     out = ref.capacity_bound(image, 200.0, ["psnr"], policy="gray", memo={})
-    assert out["ref_capacity_status"] == "no_fit" and out["ref_capacity_bits_sent"] == 0
+    assert out["ref_capacity_status"] == "no_fit" and out["ref_capacity_stream_bits"] == 0
     assert out["ref_capacity_psnr"] == pytest.approx(_psnr(image, np.full_like(image, 128)))
     none = ref.capacity_bound(image, 200.0, ["psnr"], policy="none", memo={})
     assert math.isnan(none["ref_capacity_psnr"])
     unknown = ref.capacity_bound(image, math.nan, ["psnr"], memo={})
-    assert math.isnan(unknown["ref_capacity_psnr"]) and unknown["ref_capacity_status"] == ""
+    assert math.isnan(unknown["ref_capacity_psnr"]) and unknown["ref_capacity_status"] is None
 
 
 def test_capacity_bound_encodes_once_per_byte_count(image, monkeypatch):
@@ -97,7 +97,7 @@ def test_capacity_bound_encodes_once_per_byte_count(image, monkeypatch):
     b = ref.capacity_bound(image, 3001.2, ["psnr"], memo=memo)  # a second trial of an AWGN point
     c = ref.capacity_bound(image, 3006.9, ["psnr"], memo=memo)  # the same whole bytes: 375
     assert calls == [3000] and a["ref_capacity_psnr"] == b["ref_capacity_psnr"] == c["ref_capacity_psnr"]
-    assert c["ref_capacity_bits"] == 3006.9  # the bound itself is kept unquantised
+    assert c["ref_capacity_bound_bits"] == 3006.9  # the bound itself is kept unquantised
     ref.capacity_bound(image, 3008.0, ["psnr"], memo=memo)  # one byte more: a new encode
     assert calls == [3000, 3008]
     # the default memo is per process and bounded

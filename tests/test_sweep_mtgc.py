@@ -34,8 +34,8 @@ def test_mtgc_rows_are_labelled_untrained_and_bits_are_real(sweep):
     for _, row in mt.iterrows():
         segments = json.loads(row["segment_bits"])
         assert set(segments) == {"header", "caption", "hci", "spw"}
-        assert sum(segments.values()) == row["bits_sent"] <= row["payload_bits"]
-        assert row["bpp"] == pytest.approx(row["bits_sent"] / (row["height"] * row["width"]))
+        assert sum(segments.values()) == row["stream_bits"] <= row["budget_bits"]
+        assert row["bpp"] == pytest.approx(row["stream_bits"] / (row["height"] * row["width"]))
         assert row["bpp"] < 0.05
 
 
@@ -71,7 +71,7 @@ def test_image_grid_shows_the_relabelled_untrained_codec(sweep, tmp_path):
 
     res, out = sweep
     df = res.table.copy()
-    mt = df[(df["codec_name"] == "mtgc") & (df["image_file"] != "")]
+    mt = df[(df["codec_name"] == "mtgc") & df["image_file"].notna()]
     assert len(mt) == 3 and all((out / f).is_file() for f in mt["image_file"])
     df.loc[df["codec_name"] == "mtgc", "codec"] = "mtgc (untrained)"
     with warnings.catch_warnings():

@@ -84,8 +84,8 @@ def test_table_contents(baseline):
         "image",
         "trial",
         "seed",
-        "payload_bits",
-        "bits_sent",
+        "budget_bits",
+        "stream_bits",
         "bpp",
         "channel_uses",
         "ber",
@@ -98,8 +98,8 @@ def test_table_contents(baseline):
         "versions",
     ):
         assert col in df, col
-    assert (df["bits_sent"] <= df["payload_bits"]).all() and (df["bits_sent"] > 0).all()
-    assert np.allclose(df["bpp"], df["bits_sent"] / (df["height"] * df["width"]))
+    assert (df["stream_bits"] <= df["budget_bits"]).all() and (df["stream_bits"] > 0).all()
+    assert np.allclose(df["bpp"], df["stream_bits"] / (df["height"] * df["width"]))
     assert json.loads(df["versions"].iloc[0])["sionna-no-rt"] != "absent"
     hi, lo = df[df["snr_db"] == 20.0], df[df["snr_db"] == -6.0]
     # error-free: the sent bytes, the same PSNR in every trial
@@ -123,8 +123,8 @@ def test_decode_cache_calls_once_per_distinct_payload(baseline):
     assert calls["decode"] == distinct < N_ROWS
     assert (~df["decode_cache_hit"]).sum() == distinct
     # encoded once per (image, codec, payload bits): 2 images, one budget and MCS -> 2 encode calls
-    assert calls["encode"] == df.groupby(["image", "payload_bits"]).ngroups == 2
-    assert df.groupby("image")["bits_sent"].nunique().eq(1).all()
+    assert calls["encode"] == df.groupby(["image", "budget_bits"]).ngroups == 2
+    assert df.groupby("image")["stream_bits"].nunique().eq(1).all()
 
 
 def test_two_workers_give_the_same_table(baseline, tmp_path):

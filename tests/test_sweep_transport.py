@@ -8,6 +8,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
@@ -114,7 +115,7 @@ def test_sweep_with_protections_equal_rows_are_the_rows_of_before(tmp_path):
     two = two.set_index(two["key"].str.removesuffix("|harq=2"))
     table = full[full["harq_max_tx"] == 1].set_index("key", drop=False)
     one = table.loc[two.index]
-    for col in ("bits_sent", "channel_uses_first", "seed", "blocks"):
+    for col in ("stream_bits", "channel_uses_first", "seed", "blocks"):
         assert (two[col] == one[col]).all(), col
     assert (two["transmissions"] >= two["blocks"]).all()
     assert (two["transmissions"] > two["blocks"]).any()  # below the cliff blocks went twice
@@ -124,7 +125,7 @@ def test_sweep_with_protections_equal_rows_are_the_rows_of_before(tmp_path):
     eq = table[table["protection"] == "equal"].set_index("key")
     for key, (sha, status, uses, bits) in MTGC_TINY_BEFORE.items():
         row = eq.loc[key]
-        assert (row.rx_payload_sha, row.decode_status, row.channel_uses, row.bits_sent) == (
+        assert (row.rx_payload_sha, row.decode_status, row.channel_uses, row.stream_bits) == (
             sha,
             status,
             uses,
@@ -137,13 +138,13 @@ def test_sweep_with_protections_equal_rows_are_the_rows_of_before(tmp_path):
         segs = json.loads(row.segments_rx)
         assert sum(v["uses"] for v in segs.values()) == pytest.approx(row.channel_uses)
         if row.codec_name == "mtgc":
-            assert list(segs) == ["header", "caption", "hci", "spw"] and row.seg_payload == ""
+            assert list(segs) == ["header", "caption", "hci", "spw"] and pd.isna(row.seg_payload)
             assert {row[f"seg_{k}"] for k in segs} <= {"delivered", "corrupted", "lost", "absent"}
             assert row.seg_header_uses == pytest.approx(segs["header"]["uses"])
         else:  # one segment
             assert (
                 list(segs) == ["payload"]
-                and row.seg_header == ""
+                and pd.isna(row.seg_header)
                 and row.seg_payload_uses == row.channel_uses
             )
     # BPG is one segment: every protection sends exactly its equal stream

@@ -92,8 +92,11 @@ class ImagesConfig(_Strict):
     """Which images. source: "demo" (scikit-image's bundled photos), a folder, or a glob pattern.
 
     resize: downscale so that the longer side is at most this many pixels (None: full size).
-    limit: use only the first N images (sorted by name).
+    limit: use only the first N images (sorted by name; unreadable files count).
     captions: a JSON file of captions (MTGC sends them as its caption modality); "demo" has its own.
+    on_error: what unreadable files do (every file is read before the first row): "rows" (default) names
+    them in one warning and gives each of their points a row with decode_status ``image_error``; "refuse"
+    stops before any work, naming them. Dumped (hence hashed) only when set, so existing config hashes hold.
     """
 
     source: str = "demo"
@@ -102,6 +105,17 @@ class ImagesConfig(_Strict):
     captions: str | None = Field(
         None, description="JSON {image name: caption} for codecs with a caption modality (demo: built in)"
     )
+    on_error: Literal["rows", "refuse"] = Field(
+        "rows",
+        description="unreadable image files: rows (warn, their points get image_error rows) | refuse (stop)",
+    )
+
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data = handler(self)
+        if self.on_error == "rows":
+            data.pop("on_error", None)
+        return data
 
 
 class CodecConfig(_Strict):
@@ -544,7 +558,11 @@ def parse_config(data: Any, source: str = "<dict>") -> SweepConfig:
 
 
 def load_config(path: str | Path) -> SweepConfig:
-    """Load and validate a YAML sweep config."""
+    """Load and validate a YAML sweep config.
+
+    A relative ``images.source`` / ``images.captions`` (a folder, glob or file) that does not exist from the
+    working directory is read relative to the config file's folder, so that a config runs from anywhere
+    (``_config_relative``)."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"sweep config not found: {path}")
@@ -552,7 +570,34 @@ def load_config(path: str | Path) -> SweepConfig:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
         raise ConfigError(f"sweep config {path} is not valid YAML: {exc}") from None
+    _config_relative(data, path.parent)
     return parse_config(data, str(path))
+
+
+def _config_relative(data: Any, folder: Path) -> None:
+    """Rewrite, in place, a relative ``images.source`` / ``images.captions`` that matches nothing from the
+    working directory but something from ``folder`` (the config file's) to that path, relative to the working
+    directory: a config run from the repository root keeps the very string (and hash) it had when its paths
+    were written relative to the root, however the config's own path is given. "demo", absolute paths and
+    paths found from neither place are left as they are."""
+    import glob
+    import os
+
+    images = data.get("images") if isinstance(data, dict) else None
+    if not isinstance(images, dict):
+        return
+    for key in ("source", "captions"):
+        value = images.get(key)
+        if not isinstance(value, str) or value in ("", "demo") or Path(value).expanduser().is_absolute():
+            continue
+        if Path(value).exists() or glob.glob(value):
+            continue
+        moved = os.path.abspath(folder / value)
+        if Path(moved).exists() or glob.glob(moved):
+            try:
+                images[key] = os.path.relpath(moved)
+            except ValueError:  # another drive (Windows): keep it absolute
+                images[key] = moved
 
 
 def build_phy(phy: PhySpec, channel: ChannelSpec, mcs_index: int, mode: str = "bit_true"):

@@ -9,6 +9,7 @@ A task groups the points that share their source coordinates (image, codec) and 
 budget or MCS gave those bits: the image is encoded once per task and decoded once per distinct received
 payload within it. An axis value that changes what fits beyond the payload bits (``Axis.refits``: a
 protection sending each segment in whole slots of its own) also keys the task, with the budget and the MCS.
+The points of an image that could not be read (shape None) belong to no task: there is nothing to encode.
 """
 
 from __future__ import annotations
@@ -76,13 +77,15 @@ def point_seed(cfg: SweepConfig, coords: dict[str, Any]) -> int:
 
 def expand(
     cfg: SweepConfig,
-    image_shapes: dict[str, tuple[int, ...]],
+    image_shapes: dict[str, tuple[int, ...] | None],
     mcs_for: Callable[[int, float], int],
     payload_bits: Callable[[int, int, int, int], int],
 ) -> tuple[list[Point], list[Task]]:
     """All points of the sweep, and the tasks that run them.
 
-    image_shapes: {name: (H, W, 3)}. mcs_for(channel, snr) -> MCS index (the MCS policy).
+    image_shapes: {name: (H, W, 3)}, in name order; None for an image that could not be read: its points are
+    in ``points`` (keys and seeds do not depend on the shape), in no task (nothing can be encoded; the
+    runner writes their ``image_error`` rows). mcs_for(channel, snr) -> MCS index (the MCS policy).
     payload_bits(budget, mcs, H, W) -> payload bits that budget carries at that MCS.
     Loop order: the axes' ``nest`` (codec, channel, budget, SNR, image, trial).
     """
@@ -97,7 +100,11 @@ def expand(
         coords = {a.name: v for a, v in zip(loops, combo, strict=True)}
         coords["mcs"] = int(mcs_for(coords["channel"], coords["snr"]))
         coords = {a.name: coords[a.name] for a in AXES}  # axis order
+        p = Point(len(points), coords, point_key(cfg, coords), point_seed(cfg, coords))
+        points.append(p)
         shape = image_shapes[coords["image"]]
+        if shape is None:  # an unreadable image: a point (and a row), no task
+            continue
         bk = (coords["budget"], coords["mcs"], shape[0], shape[1])
         if bk not in bits_memo:
             bits_memo[bk] = int(payload_bits(*bk))
@@ -107,7 +114,5 @@ def expand(
         if refit:  # the fit depends on the slots of the budget at the MCS, not only on its bits
             tk += (*refit, coords["budget"], coords["mcs"])
         task = tasks.setdefault(tk, Task(coords["image"], coords["codec"], bits))
-        p = Point(len(points), coords, point_key(cfg, coords), point_seed(cfg, coords))
-        points.append(p)
         task.points.append(p)
     return points, list(tasks.values())

@@ -7,16 +7,19 @@ Each function returns a dict of row columns (plain arguments in, plain values ou
   very bytes it sent, with no channel errors: the ceiling of that codec's curve at the row's budget (the
   value its rows reach above the cliff). Nothing sent (``no_fit``): the failure policy's picture, as the
   receiver would show it over a perfect channel.
-- :func:`capacity_bound` -> ``ref_capacity_bits``, ``ref_capacity_bits_sent``, ``ref_capacity_status``,
-  ``ref_capacity_codec``, ``ref_capacity_<metric>``: the "BPG + capacity" bound of the deep-JSCC papers:
-  BPG given the bits the channel could carry at capacity, decoded error-free. The bits are
-  :func:`capacity_bits_for`: ``uses x log2(1 + SNR)`` over AWGN (:func:`shannon_bits`); over fading, the
-  realisation's own capacity (``sum log2(1 + |h|^2 SNR)`` over its data REs, per RE, times the budget's
-  uses), so each trial gets its own bound and the mean over trials is an outage-style bound (a realisation
-  whose capacity is below BPG's smallest stream scores the failure policy's picture, as a real outage would).
-  ``no_fit`` (no BPG setting fits): the failure policy's picture (NaN under policy ``none``).
+- :func:`capacity_bound` -> ``ref_capacity_bound_bits``, ``ref_capacity_stream_bits``,
+  ``ref_capacity_status``, ``ref_capacity_codec``, ``ref_capacity_<metric>``: the "BPG + capacity" bound
+  of the deep-JSCC papers: BPG given the bits the channel could carry at capacity, decoded error-free. The
+  bits are :func:`capacity_bits_for`: ``uses x log2(1 + SNR)`` over AWGN (:func:`shannon_bits`); over
+  fading, the realisation's own capacity (``sum log2(1 + |h|^2 SNR)`` over its data REs, per RE, times the
+  budget's uses), so each trial gets its own bound and the mean over trials is an outage-style bound (a
+  realisation whose capacity is below BPG's smallest stream scores the failure policy's picture, as a real
+  outage would). ``no_fit`` (no BPG setting fits): the failure policy's picture (NaN under policy ``none``).
 - :func:`failure_floor` -> ``ref_floor_<metric>``: the metric of the failure policy's picture (NaN for policy
   ``none``): the plateau every curve reaches at low SNR, drawn so that it is not mistaken for decoded images.
+
+``<metric>`` in a column name is :func:`mtgc_link.sweep.rows.metric_column` of the registered name
+(snake_case: ``ref_error_free_ms_ssim``); the functions take registered names.
 
 Memoisation: :func:`error_free` and :func:`failure_floor` take a per-task ``memo`` dict (their inputs are
 fixed within a task); :func:`capacity_bound` keys its results by (image digest, codec, bytes, metrics,
@@ -36,6 +39,7 @@ from functools import lru_cache
 import numpy as np
 
 from mtgc_link.link import encode_for_budget, evaluate, fallback_image, resolve_received
+from mtgc_link.sweep.rows import metric_column
 
 #: Entries kept by the per-process capacity-bound memo (each holds a few floats).
 CAPACITY_MEMO_SIZE = 4096
@@ -48,13 +52,18 @@ FLOOR = "ref_floor_"
 
 def reference_columns(metrics) -> list[str]:
     """Every column the three reference functions add for ``metrics`` (in that order)."""
-    metrics = list(metrics)
+    cols = [metric_column(m) for m in metrics]
     return (
-        [ERROR_FREE + m for m in metrics]
-        + ["ref_error_free_status", "ref_capacity_bits", "ref_capacity_bits_sent", "ref_capacity_status"]
+        [ERROR_FREE + c for c in cols]
+        + [
+            "ref_error_free_status",
+            "ref_capacity_bound_bits",
+            "ref_capacity_stream_bits",
+            "ref_capacity_status",
+        ]
         + ["ref_capacity_codec"]
-        + [CAPACITY + m for m in metrics]
-        + [FLOOR + m for m in metrics]
+        + [CAPACITY + c for c in cols]
+        + [FLOOR + c for c in cols]
     )
 
 
@@ -136,12 +145,12 @@ def capacity_bound(
     settings = dict(codec_settings or {})
     codec = _reference_codec(codec_name, json.dumps(settings, sort_keys=True))
     out: dict = {
-        "ref_capacity_bits": float(capacity_bits) if capacity_bits is not None else math.nan,
+        "ref_capacity_bound_bits": float(capacity_bits) if capacity_bits is not None else math.nan,
         "ref_capacity_codec": f"{codec.name} ({codec.backend})",
     }
     if capacity_bits is None or not math.isfinite(capacity_bits):
-        out.update(ref_capacity_bits_sent=0, ref_capacity_status="")
-        out.update({CAPACITY + m: math.nan for m in metrics})
+        out.update(ref_capacity_stream_bits=0, ref_capacity_status=None)
+        out.update({CAPACITY + metric_column(m): math.nan for m in metrics})
         return out
     max_bits = 8 * max(0, math.floor(capacity_bits / 8.0))
     limit = CAPACITY_MEMO_SIZE if memo is None else None
@@ -158,9 +167,9 @@ def capacity_bound(
         _remember(memo, key, (src.bits, status, values), limit)
     elif limit is not None:
         memo.move_to_end(key)
-    bits_sent, status, values = memo[key]
-    out.update(ref_capacity_bits_sent=int(bits_sent), ref_capacity_status=status)
-    out.update({CAPACITY + m: values[m] for m in metrics})
+    stream_bits, status, values = memo[key]
+    out.update(ref_capacity_stream_bits=int(stream_bits), ref_capacity_status=status)
+    out.update({CAPACITY + metric_column(m): values[m] for m in metrics})
     return out
 
 
@@ -197,7 +206,7 @@ def error_free(
             decoded = (decode or codec.decode)(encoded_bytes)
             received = resolve_received(decoded, "no_fit", image.shape, policy, mean_rgb)
         values, _ = evaluate(image, received.image, metrics)
-        result = {ERROR_FREE + m: values[m] for m in metrics}
+        result = {ERROR_FREE + metric_column(m): values[m] for m in metrics}
         result["ref_error_free_status"] = received.status
         if memo is None:
             return result
@@ -219,7 +228,7 @@ def failure_floor(image: np.ndarray, policy: str, mean_rgb, metrics, memo: dict 
         return dict(memo[key])
     picture = fallback_image(policy, image.shape, mean_rgb)
     values, _ = evaluate(image, picture, metrics)
-    result = {FLOOR + m: values[m] for m in metrics}
+    result = {FLOOR + metric_column(m): values[m] for m in metrics}
     if memo is not None:
         memo[key] = result
     return dict(result)

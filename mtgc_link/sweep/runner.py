@@ -15,6 +15,12 @@ existing codec or channel label and the position of an existing budget (it enter
 image set's mean colour too under ``failure_policy: mean``. Otherwise :func:`check_extension` refuses, naming
 the field. :data:`FREE_FIELDS` change nothing in a row and may change freely. The table holds the rows of
 the current config's points (renumbered in its grid); rows of points it no longer has stay in ``rows/``.
+
+Unreadable images. Every image file is read before the first row (:func:`_image_set`). Under
+``images.on_error: rows`` (the default) the unreadable ones are named in one warning line on stderr, their
+points (their keys and seeds need no image) get ``image_error`` rows written here, without a task, and the
+rest runs; ``refuse`` stops before any work, naming them. The mean colour is the readable images'. A folder
+with ``image_error`` rows of an image that can be read now is refused (:func:`check_unreadable`).
 """
 
 from __future__ import annotations
@@ -29,24 +35,32 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from channels import ChannelConfig, PhyConfig
+from mtgc_link.demo_images import ImageSetError, image_files
+from mtgc_link.images import ImageError
 from mtgc_link.link import fallback_image, mean_colour
-from mtgc_link.sweep import store
+from mtgc_link.sweep import reference, store
 from mtgc_link.sweep.axes import AXES, loop_axes
-from mtgc_link.sweep.config import ConfigError, SweepConfig, parse_config
+from mtgc_link.sweep.config import ConfigError, ImagesConfig, SweepConfig, parse_config
 from mtgc_link.sweep.executors import get_executor
 from mtgc_link.sweep.grid import Point, Task, expand
 from mtgc_link.sweep.mcs_policy import select_mcs, threshold_table
-from mtgc_link.sweep.task import SweepContext, captions_of, images_of, run_task
+from mtgc_link.sweep.task import SweepContext, captions_of, error_row, images_of, run_task
 
 __all__ = [
     "FREE_FIELDS",
+    "Prepared",
     "SweepContext",
     "SweepPlan",
     "SweepResult",
     "check_extension",
+    "check_unreadable",
     "dry_run",
+    "image_error_row",
     "prepare",
+    "prepare_sweep",
     "run_sweep",
     "run_task",
 ]
@@ -56,7 +70,8 @@ __all__ = [
 class SweepResult:
     """points: rows of the config; skipped: already in the folder; ran: computed now. outside: rows in the
     folder of points this config does not have (kept in rows/, not in the table). errors: {status: rows} of
-    the table's rows with an error status (``rows.ERROR_STATUSES``)."""
+    the table's rows with an error status (``rows.ERROR_STATUSES``). unreadable: {image name: why} of the
+    image files that could not be read (their rows: ``image_error``)."""
 
     out_dir: Path
     table: object  # pandas.DataFrame
@@ -67,6 +82,7 @@ class SweepResult:
     figures: list[Path] = field(default_factory=list)
     outside: int = 0
     errors: dict[str, int] = field(default_factory=dict)
+    unreadable: dict[str, str] = field(default_factory=dict)
 
 
 # ----------------------------------------------------------------------------------------------- driver
@@ -88,19 +104,70 @@ def _payload_bits_fn(cfg: SweepConfig):
     return bits
 
 
+@dataclass
+class Prepared:
+    """What :func:`prepare_sweep` returns. ctx: the workers' context; points: every row's point; tasks: the
+    points that run (every point but those of unreadable images); unreadable: {image name: ImageError};
+    names: every image name of the set, readable or not, in name order."""
+
+    ctx: SweepContext
+    points: list[Point]
+    tasks: list[Task]
+    unreadable: dict[str, ImageError]
+    names: list[str]
+
+
+def _image_set(spec: ImagesConfig) -> tuple[ImagesConfig, dict[str, np.ndarray], dict[str, ImageError]]:
+    """(the image spec the workers read, the readable images, {name: ImageError} of the unreadable files).
+
+    Every selected file is read here, before any row. Unreadable files under ``images.on_error: refuse``, or
+    a set without one readable image: the ``ImageSetError`` naming each file. Under ``rows`` (the default)
+    they are named in one warning line on stderr, and the workers get a spec whose ``source`` is the
+    readable files as (name, file) pairs (``demo_images.image_files``), so that they read exactly the files
+    checked here, under the same names; the runner writes the unreadable images' rows itself.
+    """
+    try:
+        return spec, images_of(spec), {}  # cached: a worker in this process reads nothing again
+    except ImageSetError as exc:
+        files = image_files(spec.source, spec.limit)
+        if spec.on_error == "refuse" or len(exc.errors) == len(files):
+            raise
+        unreadable = exc.unreadable
+        print(
+            f"warning: images.source {spec.source!r}: {exc.reason}; their rows get decode_status "
+            "image_error (images.on_error: refuse stops instead)",
+            file=sys.stderr,
+            flush=True,
+        )
+    readable = tuple((n, str(f.absolute())) for n, f in files.items() if n not in unreadable)
+    workers = spec.model_copy(update={"source": readable, "limit": None})
+    return workers, images_of(workers), unreadable
+
+
 def prepare(
     cfg: SweepConfig, out_dir: str | Path, mcs_cache_dir=None
 ) -> tuple[SweepContext, list[Point], list[Task]]:
-    """Load the images, resolve the MCS policy, expand the grid and build the worker context."""
+    """Load the images, resolve the MCS policy, expand the grid and build the worker context
+    (:func:`prepare_sweep` without the unreadable images and the names)."""
+    prep = prepare_sweep(cfg, out_dir, mcs_cache_dir)
+    return prep.ctx, prep.points, prep.tasks
+
+
+def prepare_sweep(cfg: SweepConfig, out_dir: str | Path, mcs_cache_dir=None) -> Prepared:
+    """Read the image set (:func:`_image_set`: unreadable files reported here, before any row), resolve the
+    MCS policy, expand the grid and build the worker context. The mean colour (``failure_policy: mean``)
+    is that of the readable images."""
     from mtgc_link import __version__
     from mtgc_link.provenance import git_commit, versions
 
     images_of.cache_clear()  # read the image set afresh on every run: files may have been added since
     captions_of.cache_clear()
-    images = images_of(cfg.images)
-    captions_of(cfg.images)  # a bad captions file fails here, before any row
+    spec, images, unreadable = _image_set(cfg.images)
+    captions_of(spec)  # a bad captions file fails here, before any row
+    names = sorted({*images, *unreadable})
+    shapes = {n: images[n].shape if n in images else None for n in names}
     mcs_for = _mcs_policy(cfg, mcs_cache_dir)
-    points, tasks = expand(cfg, {n: im.shape for n, im in images.items()}, mcs_for, _payload_bits_fn(cfg))
+    points, tasks = expand(cfg, shapes, mcs_for, _payload_bits_fn(cfg))
     prov = {
         "config_hash": cfg.config_hash(),
         "git_commit": git_commit(),
@@ -108,20 +175,21 @@ def prepare(
         "versions": json.dumps(versions(), sort_keys=True),
     }
     ctx = SweepContext(
-        cfg,
+        cfg if spec is cfg.images else cfg.model_copy(update={"images": spec}),
         str(out_dir),
         cfg.config_hash(),
         mean_colour(images.values()).tolist(),
         prov,
         sorted(images)[: cfg.save_images.max_images],
     )
-    return ctx, points, tasks
+    return Prepared(ctx, points, tasks, unreadable, names)
 
 
 # -------------------------------------------------------------------------------- extending a folder
 #: Config fields that change no value of a row (the run's name, which decoded pictures are saved, the decode
-#: cache): free to change between runs into one folder. They apply to the rows computed from then on.
-FREE_FIELDS = ("name", "save_images", "decode_cache")
+#: cache, whether unreadable images stop the sweep): free to change between runs into one folder. They apply
+#: to the rows computed from then on.
+FREE_FIELDS = ("name", "save_images", "decode_cache", "images.on_error")
 
 
 def extendable_fields() -> tuple[str, ...]:
@@ -291,6 +359,19 @@ def check_images(manifest: dict | None, cfg: SweepConfig, ctx: SweepContext, out
         )
 
 
+def check_unreadable(rows: list[dict], prep: Prepared, out_dir: str | Path) -> None:
+    """Refuse (ValueError, one line) a folder holding ``image_error`` rows of images that can be read now:
+    a key is kept once, so those rows would keep their error instead of being computed."""
+    failed = {r.get("key") for r in rows if r.get("decode_status") == "image_error"}
+    fixed = sorted({p.image for p in prep.points if p.key in failed and p.image not in prep.unreadable})
+    if fixed:
+        raise ValueError(
+            f"{Path(out_dir)} holds image_error rows of image{'s' if len(fixed) > 1 else ''} "
+            f"{', '.join(map(repr, fixed))}, which can be read now; those rows would keep the error: "
+            "choose another --out, or --overwrite to start again"
+        )
+
+
 def updated_manifest(manifest: dict | None, cfg: SweepConfig, ctx: SweepContext) -> dict:
     """The folder's manifest after this run: the first run's provenance at the top (as always), the latest
     config (``config``), the image set's mean colour, and ``history``: every distinct config the folder's
@@ -328,6 +409,53 @@ def _todo(tasks: list[Task], done: set[str]) -> list[Task]:
         if left:
             todo.append(Task(t.image, t.codec, t.max_bits, left))
     return todo
+
+
+#: Two (image, budget bits) an ``image_error`` row is built with (:func:`image_error_row`): the columns that
+#: differ between them depend on the image's size (height, width, the budget's uses, bits and CBR, ...) and
+#: are left null. Sides of unrelated primes, so that no rounding (whole slots, whole uses) makes a column
+#: that depends on the size agree by chance; columns that agree (e.g. bpp and cbr: 0, nothing sent) are kept.
+_PROBES = ((np.zeros((61, 83, 3), np.uint8), 0), (np.zeros((67, 97, 3), np.uint8), 1))
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a == b or (isinstance(a, float) and isinstance(b, float) and a != a and b != b)  # NaN == NaN
+
+
+def image_error_row(ctx: SweepContext, p: Point, error: ImageError) -> dict:
+    """The row of a point whose image file could not be read (no task runs it): ``decode_status``
+    ``image_error``, ``decode_reason`` the ``ImageError`` on one line (it names the file), metrics null
+    (``not computed (image_error)``), nothing sent; the columns that need the image's size null; the
+    reference columns null with their statuses ``image_error``. Its columns are those of every other row,
+    in the same order."""
+    cfg = ctx.config
+    bare = dataclasses.replace(ctx, config=cfg.model_copy(update={"references": False}))
+    reason = " ".join(str(error).split())
+    a, b = (error_row(bare, p, probe, None, None, "image_error", reason, bits) for probe, bits in _PROBES)
+    row = {k: v if _same(v, b.get(k)) else None for k, v in a.items()}
+    if cfg.references:
+        cols = reference.reference_columns(cfg.metrics)
+        try:  # "no bound known": the capacity columns of a normal row, in its order, NaN
+            cap = reference.capacity_bound(_PROBES[0][0], None, cfg.metrics, policy=cfg.failure_policy)
+        except Exception:  # the reference codec cannot be built here: its columns, null
+            cap = dict.fromkeys(c for c in cols if c.startswith(reference.CAPACITY))
+        row.update(dict.fromkeys(cap))
+        row.update(dict.fromkeys(c for c in cols if not c.startswith(reference.CAPACITY)))
+        row[reference.CAPACITY + "status"] = row[reference.ERROR_FREE + "status"] = "image_error"
+    return row
+
+
+def _write_image_errors(ctx: SweepContext, points: list[Point], unreadable: dict, advance) -> None:
+    """Store the ``image_error`` row of each of ``points`` (their images could not be read)."""
+    if not points:
+        return
+    writer = store.RowWriter(ctx.out_dir)
+    try:
+        for p in points:
+            writer.append(image_error_row(ctx, p, unreadable[p.image]))
+            advance(1)
+    finally:
+        writer.close()
 
 
 def _error_counts(table) -> dict[str, int]:
@@ -383,8 +511,10 @@ def run_sweep(
 
     Writes rows/ (crash-safe shards), results.parquet, results.csv and, with ``plots``, figures/. Before any
     work: ValueError (one line) for an output folder that is a file or not writable, or that holds rows of
-    a config with another meaning (:func:`check_extension`). A point whose codec, decoder or link raises
-    gets a row with an error status; if a worker still raises, or on Ctrl-C, the table (and, but for
+    a config with another meaning (:func:`check_extension`); an ``ImageSetError`` naming the unreadable
+    image files under ``images.on_error: refuse`` (under ``rows``, the default, one warning line on stderr
+    names them and each of their points gets an ``image_error`` row). A point whose codec, decoder or link
+    raises gets a row with an error status; if a worker still raises, or on Ctrl-C, the table (and, but for
     Ctrl-C, the figures) of the finished rows is written before the exception propagates.
     """
     import yaml
@@ -395,8 +525,11 @@ def run_sweep(
     out = store.check_output_dir(out_dir)
     manifest = None if overwrite else store.read_manifest(out)
     check_extension(manifest, cfg, out)
-    ctx, points, tasks = prepare(cfg, out, mcs_cache_dir)
+    prep = prepare_sweep(cfg, out, mcs_cache_dir)
+    ctx, points, tasks = prep.ctx, prep.points, prep.tasks
     check_images(manifest, cfg, ctx, out)
+    rows = [] if overwrite else store.read_rows(out)
+    check_unreadable(rows, prep, out)
     if overwrite:  # only now: a config or image set that fails above leaves the folder as it was
         _clear(out)
     store.write_manifest(out, updated_manifest(manifest, cfg, ctx))
@@ -404,12 +537,13 @@ def run_sweep(
     for name in ctx.saved_images:
         path = store.original_image_path(out, name)
         if not path.is_file():
-            store.save_png(path, images_of(cfg.images)[name])
+            store.save_png(path, images_of(ctx.config.images)[name])
     order = {p.key: p.index for p in points}
-    in_folder = store.done_keys(out)
+    in_folder = {r["key"] for r in rows}
     done = in_folder & order.keys()
     todo = _todo(tasks, done)
-    n_todo = sum(len(t.points) for t in todo)
+    failed = [p for p in points if p.image in prep.unreadable and p.key not in done]  # image_error rows
+    n_todo = sum(len(t.points) for t in todo) + len(failed)
     bar = tqdm(
         total=len(points),
         initial=len(points) - n_todo,
@@ -419,6 +553,7 @@ def run_sweep(
         file=sys.stderr,
     )
     try:
+        _write_image_errors(ctx, failed, prep.unreadable, bar.update)
         runner.run(ctx, todo, bar.update)
     except BaseException as exc:
         bar.close()
@@ -441,6 +576,7 @@ def run_sweep(
         figures,
         outside=len(in_folder - order.keys()),
         errors=_error_counts(table),
+        unreadable={n: " ".join(str(e).split()) for n, e in prep.unreadable.items()},
     )
 
 
@@ -457,7 +593,9 @@ class Estimate:
 @dataclass
 class SweepPlan:
     """What ``run_sweep`` would do (:func:`dry_run`). rows: rows of the config (one transmission each);
-    encodes: distinct encodings (tasks); done: rows already in the folder; the ``todo_*``: what would run."""
+    encodes: distinct encodings (tasks); done: rows already in the folder; the ``todo_*``: what would run
+    (``todo_rows`` counts the ``image_error`` rows to write); unreadable: the image names that could not be
+    read, with how many of the rows to write are theirs (``unreadable_rows``)."""
 
     name: str
     out_dir: Path
@@ -470,6 +608,8 @@ class SweepPlan:
     outside: int
     workers: int
     estimate: Estimate | None
+    unreadable: list[str] = field(default_factory=list)
+    unreadable_rows: int = 0
 
     def describe(self) -> str:
         grid = " x ".join(f"{n} {name}" for name, n in self.axes.items())
@@ -485,6 +625,11 @@ class SweepPlan:
                 + (f" (+ {self.outside} of points it does not have, kept aside)" if self.outside else "")
             )
         lines.append(f"  to run: {self.todo_rows} rows, {self.todo_encodes} encodes")
+        if self.unreadable:
+            lines.append(
+                f"  unreadable images ({', '.join(self.unreadable)}): {self.unreadable_rows} of those rows "
+                "get decode_status image_error, with nothing to run"
+            )
         if self.estimate is not None:
             e = self.estimate
             par = ""
@@ -585,17 +730,22 @@ def dry_run(
 ) -> SweepPlan:
     """Count what ``run_sweep(cfg, out_dir, ...)`` would do, and estimate its time; write nothing in
     ``out_dir``. Raises the same ValueErrors as ``run_sweep`` would before any work (output folder, a folder
-    of another config). With ``calibrate``, times a few real rows in a temporary folder (:func:`_calibrate`).
+    of another config, unreadable images under ``images.on_error: refuse``; under ``rows`` they are named
+    on stderr, as ``run_sweep`` does). With ``calibrate``, times a few real rows in a temporary folder
+    (:func:`_calibrate`).
     """
     out = store.check_output_dir(out_dir, create=False)
     manifest = None if overwrite or not out.is_dir() else store.read_manifest(out)
     check_extension(manifest, cfg, out)
-    ctx, points, tasks = prepare(cfg, out, mcs_cache_dir)
+    prep = prepare_sweep(cfg, out, mcs_cache_dir)
+    ctx, points, tasks, names = prep.ctx, prep.points, prep.tasks, prep.names
     check_images(manifest, cfg, ctx, out)
+    rows = [] if overwrite or not out.is_dir() else store.read_rows(out)
+    check_unreadable(rows, prep, out)
     order = {p.key: p.index for p in points}
-    in_folder = set() if overwrite or not out.is_dir() else store.done_keys(out)
+    in_folder = {r["key"] for r in rows}
     todo = _todo(tasks, in_folder & order.keys())
-    names = list(images_of(cfg.images))
+    failed = [p for p in points if p.image in prep.unreadable and p.key not in in_folder]
     axes = {}  # the axes that appear in the keys (a transport axis at its default alone does not)
     for a in loop_axes():
         values = list(a.values(cfg, names))
@@ -609,9 +759,11 @@ def dry_run(
         rows=len(points),
         encodes=len(tasks),
         done=len(in_folder & order.keys()),
-        todo_rows=sum(len(t.points) for t in todo),
+        todo_rows=sum(len(t.points) for t in todo) + len(failed),
         todo_encodes=len(todo),
         outside=len(in_folder - order.keys()),
         workers=workers,
         estimate=est,
+        unreadable=list(prep.unreadable),
+        unreadable_rows=len(failed),
     )

@@ -3,7 +3,8 @@
 Layout of an output folder::
 
     manifest.json          config hash, name, provenance of the first run; the latest config and the history
-                           of configs the folder's rows were computed under (extended sweeps)
+                           of configs the folder's rows were computed under (extended sweeps); why each
+                           unavailable metric is (``metrics_unavailable``: the rows only say "unavailable")
     config.yaml            the validated config of the latest run (normalised)
     rows/part-*.jsonl      one JSON row per line; every writer (process) appends to its own new shard
     results.parquet/.csv   the compacted table, sorted by grid position (rewritten atomically)
@@ -31,6 +32,8 @@ import uuid
 from pathlib import Path
 
 import pandas as pd
+
+from mtgc_link.sweep.rows import current_column, metrics_unavailable, upgrade_row
 
 #: Columns that legitimately differ between two runs (timings, who ran it, cache hits, and the hash of the
 #: config a row was computed under: rows an extended sweep reuses keep the hash of their own run's config).
@@ -107,7 +110,8 @@ def save_png(path: Path, image) -> None:
 
 
 def read_rows(out_dir: str | Path) -> list[dict]:
-    """Every complete row in ``out_dir/rows`` (torn last lines skipped), one per key, in shard order."""
+    """Every complete row in ``out_dir/rows`` (torn last lines skipped), one per key, in shard order, under
+    today's column names (rows of older runs: :func:`mtgc_link.sweep.rows.upgrade_row`)."""
     rows, seen = [], set()
     for shard in sorted((Path(out_dir) / "rows").glob("part-*.jsonl")):
         with open(shard, encoding="utf-8") as fh:
@@ -122,7 +126,7 @@ def read_rows(out_dir: str | Path) -> list[dict]:
                 if key is None or key in seen:
                     continue
                 seen.add(key)
-                rows.append(row)
+                rows.append(upgrade_row(row))
     return rows
 
 
@@ -158,11 +162,12 @@ def compact(out_dir: str | Path, order: dict[str, int] | None = None) -> pd.Data
 
 
 def load_results(out_dir: str | Path) -> pd.DataFrame:
-    """The results table of ``out_dir``: results.parquet if present, else the row shards."""
+    """The results table of ``out_dir``: results.parquet if present, else the row shards (columns renamed
+    since a table was written are read under today's names)."""
     out_dir = Path(out_dir)
     pq = out_dir / "results.parquet"
     if pq.is_file():
-        return pd.read_parquet(pq)
+        return pd.read_parquet(pq).rename(columns=current_column)
     df = pd.DataFrame(read_rows(out_dir))
     if df.empty:
         raise FileNotFoundError(f"no results in {out_dir} (expected results.parquet or rows/*.jsonl)")
@@ -211,7 +216,11 @@ def read_manifest(out_dir: str | Path) -> dict | None:
 
 
 def write_manifest(out_dir: str | Path, data: dict) -> None:
-    """Write ``manifest.json`` atomically (its content: ``runner.updated_manifest``)."""
+    """Write ``manifest.json`` atomically (its content: ``runner.updated_manifest``), with
+    ``metrics_unavailable``: {metric: why it cannot run here} for the config's metrics, as this process sees
+    them (the rows of such a metric say "unavailable" instead of repeating the reason)."""
+    metrics = (data.get("config") or {}).get("metrics") if isinstance(data.get("config"), dict) else None
+    data = {**data, "metrics_unavailable": metrics_unavailable(metrics or [])}
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _atomic(out_dir / "manifest.json", lambda p: p.write_text(json.dumps(data, indent=2, sort_keys=True)))

@@ -9,6 +9,11 @@ decoder raises, or the transmission raises, the point still gets its row, with `
 ``encode_error`` / ``decode_error`` / ``link_error`` (:data:`mtgc_link.sweep.rows.ERROR_STATUSES`), a one-line
 ``decode_reason`` naming the step (no memory addresses), and null metrics; a metric that raises is null with
 its reason in ``<metric>_reason``; a reference column that cannot be computed is null with its status.
+
+The columns (:mod:`mtgc_link.sweep.rows`): snake_case names (a metric's column is
+:func:`~mtgc_link.sweep.rows.metric_column` of its registered name), null (None) where there is nothing to
+say, never ""; a metric that cannot run here has the short reason ``unavailable`` (the long one is stored
+once, in the folder's manifest: ``store.write_manifest``).
 """
 
 from __future__ import annotations
@@ -24,13 +29,20 @@ import numpy as np
 
 from mtgc_link.codecs.base import Decoded
 from mtgc_link.codecs.sandbox import _one_line
-from mtgc_link.link import Budget, Received, deliver, encode_for_budget, evaluate
+from mtgc_link.link import Budget, Received, deliver, encode_for_budget, evaluate, rate_choice
 from mtgc_link.sweep import reference, store
 from mtgc_link.sweep.axes import AXES
 from mtgc_link.sweep.cache import DecodeCache
 from mtgc_link.sweep.config import ImagesConfig, SweepConfig, build_phy
 from mtgc_link.sweep.grid import Point, Task
-from mtgc_link.sweep.rows import ERROR_STATUSES, SEGMENT_COLUMNS, Row
+from mtgc_link.sweep.rows import (
+    ERROR_STATUSES,
+    METRIC_UNAVAILABLE,
+    SEGMENT_COLUMNS,
+    Row,
+    metric_column,
+    metrics_unavailable,
+)
 from mtgc_link.transport import Fit, Protection, segments_table
 
 
@@ -139,7 +151,7 @@ def _references(ctx, codec, src, image, mean_rgb, error: str | None, decode=None
     the task's error status (nothing was encoded): the error-free columns are null with that status."""
     cfg = ctx.config
     metrics = list(cfg.metrics)
-    ef_cols = [reference.ERROR_FREE + m for m in metrics]
+    ef_cols = [reference.ERROR_FREE + metric_column(m) for m in metrics]
     if error is not None:
         out = {**_nulls(ef_cols), "ref_error_free_status": error}
     else:
@@ -156,7 +168,7 @@ def _references(ctx, codec, src, image, mean_rgb, error: str | None, decode=None
     try:
         out.update(reference.failure_floor(image, cfg.failure_policy, mean_rgb, metrics))
     except Exception:  # a reference is not the row
-        out.update(_nulls(reference.FLOOR + m for m in metrics))
+        out.update(_nulls(reference.FLOOR + metric_column(m) for m in metrics))
     return out
 
 
@@ -200,32 +212,34 @@ def _segment_columns(codec, outcomes) -> dict:
     out: dict = {"segments_rx": json.dumps(table)}
     for kind in SEGMENT_COLUMNS:
         got = table.get(kind)
-        out[f"seg_{kind}"] = got["status"] if got is not None else ""
+        out[f"seg_{kind}"] = got["status"] if got is not None else None
         out[f"seg_{kind}_uses"] = float(got["uses"]) if got is not None else None
     return out
 
 
-def _segment_bits(segments: dict) -> str:
-    """JSON {segment: bits}; codecs report a segment as its bytes or its size in bytes."""
+def _segment_bits(segments: dict) -> str | None:
+    """JSON {segment: bits}, None without segments; codecs report a segment as its bytes or its size in
+    bytes."""
     if not segments:
-        return ""
+        return None
     bits = {k: 8 * (len(v) if isinstance(v, (bytes, bytearray)) else int(v)) for k, v in segments.items()}
     return json.dumps(bits)
 
 
-def _trained(src) -> str:
-    """ "yes"/"no" for codecs that say whether their weights are trained (MTGC), "" for the others."""
+def _trained(src) -> str | None:
+    """ "yes"/"no" for codecs that say whether their weights are trained (MTGC), None for the others."""
     flag = src.encoded.info.get("trained") if src.encoded is not None else None
-    return "" if flag is None else ("yes" if flag else "no")
+    return None if flag is None else ("yes" if flag else "no")
 
 
 def _scored(reference, image, metrics, memo) -> tuple[dict, dict]:
     """(values, reasons) of ``image``, memoised; a metric that raises is null with ``metric_error: ...`` as
-    its reason, and the others are still computed."""
+    its reason, and the others are still computed; one that cannot run here has the reason ``unavailable``
+    (the long reason is in the manifest)."""
     key = None if image is None else hashlib.sha256(image.tobytes()).hexdigest() + str(image.shape)
     if key not in memo:
         try:
-            memo[key] = evaluate(reference, image, metrics)
+            values, reasons = evaluate(reference, image, metrics)
         except Exception:  # find the metric that raised; keep the others
             values, reasons = {}, {}
             for m in metrics:
@@ -235,7 +249,10 @@ def _scored(reference, image, metrics, memo) -> tuple[dict, dict]:
                     v, r = {m: None}, {m: f"metric_error: {_one_line(exc)}"}
                 values.update(v)
                 reasons.update(r)
-            memo[key] = (values, reasons)
+        if image is not None and reasons:  # a metric that cannot run here: the short status
+            gone = metrics_unavailable(list(reasons))
+            reasons = {m: METRIC_UNAVAILABLE if m in gone else r for m, r in reasons.items()}
+        memo[key] = (values, reasons)
     return memo[key]
 
 
@@ -244,9 +261,19 @@ def _point_phy(cfg: SweepConfig, p: Point):
     return budget, budget.phy_config(build_phy(cfg.phy, cfg.channels[p.channel], p.mcs_index, phy_mode_of(p)))
 
 
+def _ebno(phy, snr_db: float) -> float | None:
+    """The link's Eb/N0 at ``snr_db`` on ``phy`` (None where its slot geometry cannot be computed)."""
+    from channels.mcs import link_ebno_from_snr
+
+    try:
+        return float(link_ebno_from_snr(phy, snr_db))
+    except ValueError:
+        return None
+
+
 def _row(ctx, p: Point, image, codec, src, phy, d, received, hit: bool, max_bits: int) -> Row:
     """The fixed columns of one row. codec, src, phy, d (the delivery) may be None where the point did not
-    get that far (an error row); their columns are then empty, zero or null as for nothing sent.
+    get that far (an error row); their columns are then null, or zero as for nothing sent.
     max_bits: the payload bits the point's budget carries (the task's)."""
     cfg = ctx.config
     h, w = image.shape[:2]
@@ -259,7 +286,7 @@ def _row(ctx, p: Point, image, codec, src, phy, d, received, hit: bool, max_bits
         settings = json.dumps(codec.settings(), sort_keys=True, default=str)
         backend = codec.backend
     else:
-        settings, backend = json.dumps(codec_cfg.settings, sort_keys=True, default=str), ""
+        settings, backend = json.dumps(codec_cfg.settings, sort_keys=True, default=str), None
     rx = d.reception if d is not None else None
     spent = int(rx.channel_uses) if rx is not None else 0
     sent = src is not None and src.encoded is not None
@@ -267,9 +294,10 @@ def _row(ctx, p: Point, image, codec, src, phy, d, received, hit: bool, max_bits
     if codec is not None and d is not None:
         seg_cols = _segment_columns(codec, d.segments)
     else:
-        seg_cols = {"segments_rx": "{}"}
+        seg_cols = {"segments_rx": None}
         for kind in SEGMENT_COLUMNS:
-            seg_cols.update({f"seg_{kind}": "", f"seg_{kind}_uses": None})
+            seg_cols.update({f"seg_{kind}": None, f"seg_{kind}_uses": None})
+    stream_bits = src.bits if src is not None else 0
     return Row(
         point=p.index,
         key=p.key,
@@ -284,10 +312,11 @@ def _row(ctx, p: Point, image, codec, src, phy, d, received, hit: bool, max_bits
         speed_mps=phy.channel.speed_mps if phy is not None else ch.speed_mps,
         carrier_hz=phy.channel.carrier_hz if phy is not None else ch.carrier_hz,
         snr_db=p.snr_db,
+        ebno_db=_ebno(phy, p.snr_db) if phy is not None else None,
         budget=budget.label,
         budget_kind=budget.kind,
         budget_uses=uses,
-        cbr_budget=uses / (3 * h * w),
+        budget_cbr=uses / (3 * h * w),
         mcs_policy=cfg.mcs.label,
         mcs_index=p.mcs_index,
         mcs_table=shared.mcs_table,
@@ -305,16 +334,17 @@ def _row(ctx, p: Point, image, codec, src, phy, d, received, hit: bool, max_bits
         protection=protection_of(cfg, p).name,
         harq_max_tx=int(p.coords.get("harq_max_tx", 1)),
         phy_mode=phy_mode_of(p),
-        payload_bits=int(max_bits),
-        bits_sent=src.bits if src is not None else 0,
-        bpp=(src.bits if src is not None else 0) / (h * w),
+        budget_bits=int(max_bits),
+        stream_bits=stream_bits,
+        bpp=stream_bits / (h * w),
         segment_bits=_segment_bits(segments),
-        codec_trained=_trained(src) if src is not None else "",
+        codec_trained=_trained(src) if src is not None else None,
+        **rate_choice(src.encoded if src is not None else None, codec),
         channel_uses=spent,
         channel_uses_first=int(rx.channel_uses_first) if rx is not None else 0,
         cbr=spent / (3 * h * w),
         slots=int(rx.slots) if rx is not None else 0,
-        bits=int(rx.bits) if rx is not None else 0,
+        transmitted_bits=int(rx.bits) if rx is not None else 0,
         bit_errors=(None if rx.bit_errors is None else int(rx.bit_errors)) if rx is not None else 0,
         ber=float(rx.ber) if rx is not None else float("nan"),
         blocks=int(rx.blocks) if rx is not None else 0,
@@ -323,10 +353,10 @@ def _row(ctx, p: Point, image, codec, src, phy, d, received, hit: bool, max_bits
         transmissions=int(rx.transmissions) if rx is not None else 0,
         mean_transmissions=float(rx.mean_transmissions) if rx is not None else float("nan"),
         received_identical=(rx.payload == src.encoded.data) if rx is not None else None,
-        rx_payload_sha=hashlib.sha256(rx.payload).hexdigest()[:16] if rx is not None else "",
+        rx_payload_sha=hashlib.sha256(rx.payload).hexdigest()[:16] if rx is not None else None,
         decode_status=received.status,
         decode_ok=received.status == "ok",
-        decode_reason=received.reason or "",
+        decode_reason=received.reason or None,
         failure_policy=cfg.failure_policy,
         policy_applied=received.policy_applied,
         crc_error=cfg.crc_error,
@@ -336,13 +366,14 @@ def _row(ctx, p: Point, image, codec, src, phy, d, received, hit: bool, max_bits
 
 
 def _finish(ctx, p: Point, row: Row, values: dict, reasons: dict, src, d, t_met: float) -> dict:
-    """The row as a dict: the fixed columns, then every metric and its reason, the times, the provenance,
-    ``image_file`` and the axis columns that are not fields."""
+    """The row as a dict: the fixed columns, then every metric and its reason (None when computed), the
+    times, the provenance, ``image_file`` and the axis columns that are not fields."""
     cfg = ctx.config
     out = asdict(row)
     for name in cfg.metrics:
-        out[name] = values[name]
-        out[f"{name}_reason"] = reasons.get(name, "")
+        column = metric_column(name)
+        out[column] = values[name]
+        out[f"{column}_reason"] = reasons.get(name) or None
     out.update(
         t_encode_s=src.seconds if src is not None else 0.0,
         t_transmit_s=d.times.get("transmit_s", 0.0) if d is not None else 0.0,
@@ -350,7 +381,7 @@ def _finish(ctx, p: Point, row: Row, values: dict, reasons: dict, src, d, t_met:
         t_metrics_s=t_met,
     )
     out.update(ctx.provenance)
-    out["image_file"] = ""
+    out["image_file"] = None
     return out
 
 
@@ -370,7 +401,7 @@ def _capacity_columns(cfg: SweepConfig, p: Point, image, mean_rgb, phy, rx) -> d
         return _capacity_reference(cfg, p, image, mean_rgb, uses, phy.channel.model, rx)
     except Exception:  # the reference is not the row: leave it null, say so
         cols = [c for c in reference.reference_columns(cfg.metrics) if c.startswith(reference.CAPACITY)]
-        return {**_nulls(cols), "ref_capacity_status": "encode_error", "ref_capacity_bits_sent": 0}
+        return {**_nulls(cols), "ref_capacity_status": "encode_error", "ref_capacity_stream_bits": 0}
 
 
 def error_row(ctx, p: Point, image, codec, src, status: str, reason: str, max_bits: int) -> dict:
