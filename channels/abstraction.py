@@ -8,10 +8,10 @@ model, the same seed, the same random stream: pilots and noise included), estima
 same estimator (``csi``), and instead of demapping and LDPC decoding:
 
 1. post-equalisation SINR per data RE: perfect CSI ``|h|^2 / N0``; estimated CSI
-   ``|h|^2 / (N0 + max(|h - h_est|^2, err_var))``: the estimation error counts as noise, the larger of the
-   realised error (which holds the interpolation error of a fading channel) and the estimator's own error
-   variance ``err_var`` (its noise part, which the bit-true LMMSE detector also assumes); our model
-   (docs/phy.md), validated against the bit-true chain (docs/performance.md);
+   ``|h|^2 / (N0 + max(err_var, mean |h - h_est|^2))``: the estimation error counts as noise, the larger of
+   the estimator's own error variance ``err_var`` per RE (the noise part, which the bit-true LMMSE detector
+   also assumes) and the slot's mean realised error (which also holds the interpolation error of a fading
+   channel); our model (docs/phy.md), validated against the bit-true chain (docs/performance.md);
 2. effective SINR of the slot: Sionna SYS ``EESM`` with its per-MCS beta;
 3. transport-block error probability and success draw: Sionna SYS ``PHYAbstraction`` (BLER tables per
    MCS and code-block size; TBLER = 1 - (1 - BLER)^num_cb) with its HARQ feedback (ACK/NACK).
@@ -146,10 +146,10 @@ class AbstractLink:
             return gains / no, gains
         h_hat, err_var = lk._estimator(y, no_t)
         h_hat = h_hat.reshape(slots, *x.shape[-2:])[:, mask]
-        realised = (h_data - h_hat).abs().square()
-        stated = err_var.reshape(-1, *x.shape[-2:])[:, mask]  # the estimator's own (the detector uses it)
-        power = gains if gains is not None else torch.ones(realised.shape, device=self.device)
-        return (power / (no + torch.maximum(realised, stated))).float(), gains
+        realised = (h_data - h_hat).abs().square().mean(dim=1, keepdim=True)  # per slot
+        stated = err_var.reshape(-1, *x.shape[-2:])[:, mask]  # per RE; the bit-true detector assumes it
+        power = gains if gains is not None else torch.ones(h_data.shape, device=self.device)
+        return (power / (no + torch.maximum(stated, realised))).float(), gains
 
     def effective_sinr(self, sinr):
         """EESM effective SINR [slots] (linear) of per-RE SINRs [slots, REs] at this link's MCS:

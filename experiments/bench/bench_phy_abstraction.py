@@ -109,8 +109,8 @@ def _snr_at(snrs, blers, target=0.1) -> float:
     pts = list(zip(snrs, blers, strict=True))
     for (s0, b0), (s1, b1) in zip(pts, pts[1:], strict=False):
         if b0 >= target > b1:
-            if b1 <= 0:
-                return s1
+            if b1 <= 0:  # no errors at s1: interpolate linearly in BLER
+                return s0 + (b0 - target) / b0 * (s1 - s0)
             t = (math.log10(b0) - math.log10(target)) / (math.log10(b0) - math.log10(b1))
             return s0 + t * (s1 - s0)
     return math.nan
