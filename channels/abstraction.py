@@ -1,4 +1,4 @@
-"""The abstraction PHY mode: which transport blocks arrive, from Sionna SYS's link abstraction, ~500x faster.
+"""The abstraction PHY mode: which transport blocks arrive, from Sionna SYS's link abstraction, ~100x faster.
 
     link = AbstractLink(PhyConfig(mode="abstraction", ...))
     rx = link.transmit(b"...", snr_db=10.0, seed=0)   # -> channels.Reception, erasures only

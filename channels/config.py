@@ -122,7 +122,7 @@ class PhyConfig(_Strict):
     max_batch_slots, max_batch_coded_bits: a payload's slots go through the chain as one batch of at most this
     many slots and coded bits (memory bound); longer payloads run in several such batches.
     mode: "bit_true" (the NR chain, ``channels.Link``) or "abstraction" (Sionna SYS link abstraction,
-    ``channels.abstraction.AbstractLink``: which blocks arrive, ~500x faster; needs ``mcs_index`` and the
+    ``channels.abstraction.AbstractLink``: which blocks arrive, ~100x faster; needs ``mcs_index`` and the
     default LDPC decoder settings, ``ABSTRACTION_DECODER``).
     """
 

@@ -423,7 +423,11 @@ def _legend(fig, axes, title: str) -> None:
         handles.setdefault(proxy.get_label(), proxy)
     if not handles:
         return
-    fig.legend(list(handles.values()), list(handles), loc="outside right upper", title=title)
+    legend = fig.legend(list(handles.values()), list(handles), loc="outside right upper", title=title)
+    # the figure grows by the legend's width, so the panels keep the width they were given (a legend taken
+    # out of a one-panel figure's own width would squeeze its axes to a sliver)
+    width = legend.get_window_extent(fig.canvas.get_renderer()).width / fig.dpi
+    fig.set_size_inches(fig.get_figwidth() + width, fig.get_figheight())
 
 
 def _snr_ticks(ax, snrs, max_labels: int = 9) -> None:

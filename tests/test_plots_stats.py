@@ -318,3 +318,22 @@ def test_image_grid_tags_cells_and_nothing_overlaps(tmp_path, captured):
         tb = text.get_window_extent(renderer)
         for box in boxes:
             assert not _boxes_overlap(tb, box), text.get_text()
+
+
+def test_the_legend_outside_leaves_a_one_panel_figure_its_width():
+    """The legend goes to the right of the panels by growing the figure, not by squeezing the axes (a
+    one-panel figure with a long legend once drew its curves in a sliver)."""
+    import matplotlib.pyplot as plt
+
+    from mtgc_link.plots import _legend, paper_style
+
+    with plt.rc_context(paper_style()):
+        fig, ax = plt.subplots(figsize=(3.2, 2.4))
+        for i in range(4):
+            ax.plot([0, 1], [i, i + 1], label=f"a rather long series label number {i}, PHY abstraction")
+        _legend(fig, [ax], "mean, 95% CI over 5 images (each: mean of its 4 trials)")
+        fig.canvas.draw()
+        axes_width = ax.get_window_extent().width / fig.dpi
+        legend_width = fig.legends[0].get_window_extent().width / fig.dpi
+    plt.close(fig)
+    assert axes_width > 2.0 and fig.get_figwidth() > 3.2 + legend_width * 0.9
