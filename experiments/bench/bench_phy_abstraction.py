@@ -116,7 +116,8 @@ def _snr_at(snrs, blers, target=0.1) -> float:
     return math.nan
 
 
-def validate(blocks: int, mcs_list=MCS, channels=tuple(CHANNELS)) -> list[dict]:
+def validate(blocks: int, mcs_list=MCS, channels=tuple(CHANNELS), json_path=None) -> list[dict]:
+    """The --validate runs; with ``json_path`` the results so far are written after each (channel, MCS)."""
     results = []
     for name in channels:
         ch = CHANNELS[name]
@@ -155,6 +156,9 @@ def validate(blocks: int, mcs_list=MCS, channels=tuple(CHANNELS)) -> list[dict]:
             }
             r["snr_diff_db"] = r["snr_at_0.1_abstraction"] - r["snr_at_0.1_bit_true"]
             results.append(r)
+            if json_path:
+                with open(json_path, "w") as fh:
+                    json.dump(results, fh, indent=1)
             print(
                 f"{name:6s} MCS {mcs:2d}: SNR@BLER0.1 bit-true {r['snr_at_0.1_bit_true']:6.2f} dB, "
                 f"abstraction {r['snr_at_0.1_abstraction']:6.2f} dB (diff {r['snr_diff_db']:+.2f} dB); "
@@ -167,6 +171,33 @@ def validate(blocks: int, mcs_list=MCS, channels=tuple(CHANNELS)) -> list[dict]:
     return results
 
 
+def _wilson(p: float, n: int, z: float = 3.0) -> tuple[float, float]:
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return centre - half, centre + half
+
+
+def summary(results: list[dict]) -> str:
+    """The markdown table of docs/performance.md from --validate results (recomputing the crossings)."""
+    lines = [
+        "| channel | MCS | SNR at BLER 0.1, bit-true / abstraction [dB] | difference | points inside the "
+        "bit-true Wilson interval (z = 3) | largest relative BLER difference, both in [0.01, 0.9] |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        snrs, bt, ab = r["snr_db"], r["bler_bit_true"], r["bler_abstraction"]
+        s_bt, s_ab = _snr_at(snrs, bt), _snr_at(snrs, ab)
+        bands = [_wilson(b, r["blocks_bit_true"]) for b in bt]
+        inside = sum(lo <= a <= hi for a, (lo, hi) in zip(ab, bands, strict=True))
+        rel = [abs(a - b) / b for a, b in zip(ab, bt, strict=True) if 0.01 <= b <= 0.9 and 0.01 <= a <= 0.9]
+        worst = f"{max(rel):.2f}" if rel else "–"
+        lines.append(
+            f"| {r['channel']} | {r['mcs']} | {s_bt:.2f} / {s_ab:.2f} | {s_ab - s_bt:+.2f} | "
+            f"{inside} of {len(snrs)} | {worst} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--validate", action="store_true")
@@ -176,11 +207,16 @@ def main() -> None:
     ap.add_argument("--json", default=None)
     ap.add_argument("--mcs", default=",".join(map(str, MCS)), help="with --validate: MCS list")
     ap.add_argument("--channels", default=",".join(CHANNELS), help="with --validate: " + ", ".join(CHANNELS))
+    ap.add_argument("--summarize", nargs="+", default=None, help="print the table of --validate JSON files")
     args = ap.parse_args()
+    if args.summarize:
+        results = [r for f in args.summarize for r in json.load(open(f))]
+        print(summary(results))
+        return
     torch.set_num_threads(args.threads)
     if args.validate:
         mcs = [int(m) for m in args.mcs.split(",")]
-        out = validate(args.blocks, mcs, [c.strip() for c in args.channels.split(",")])
+        out = validate(args.blocks, mcs, [c.strip() for c in args.channels.split(",")], args.json)
     else:
         out = speed(args.repeat)
     if args.json:
