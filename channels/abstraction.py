@@ -41,8 +41,8 @@ from pathlib import Path
 
 import numpy as np
 
-from channels.config import PhyConfig, check_snr_db
-from channels.link import Link, Reception, check_harq, harq_round_seed
+from channels.config import PhyConfig
+from channels.link import Link, Reception, capacity_bits, check_transmit_args, harq_round_seed
 
 TABLES = ("calibrated", "sionna")
 TABLE_DIR = Path(__file__).parent / "bler_tables"
@@ -213,11 +213,7 @@ class AbstractLink:
             n = min(chunk, slots - start)
             s, gains = self.slot_sinr(n, no)
             sinrs.append(s)
-            if gains is None:  # AWGN: as Link._capacity_bits
-                capacity += float(n * self.geometry.data_res) * math.log2(1.0 + 1.0 / no)
-            else:
-                g = gains.cpu().numpy().astype(np.float64)
-                capacity += float(np.log2(1.0 + g / no).sum())
+            capacity += capacity_bits(gains, n * self.geometry.data_res, 1.0 / no)
         sinr = torch.cat(sinrs)
         return (sinr if combined is None else combined + sinr), capacity
 
@@ -230,16 +226,9 @@ class AbstractLink:
         import sionna.phy as sp
         import torch
 
-        if not isinstance(payload, (bytes, bytearray, memoryview)):
-            raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
-        if isinstance(snr_db, bool) or not isinstance(snr_db, (int, float, np.floating, np.integer)):
-            raise ValueError(f"snr_db must be a number, got {snr_db!r}")
-        snr_db = check_snr_db(snr_db, "snr_db")  # finite, in channels.config.SNR_DB_RANGE
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-        check_harq(harq_max_tx, harq_combining)
-        harq_max_tx = int(harq_max_tx)
-        payload = bytes(payload)
+        payload, snr_db, seed, harq_max_tx = check_transmit_args(
+            payload, snr_db, seed, harq_max_tx, harq_combining
+        )
         self.build()
         k = self.payload_bits_per_slot
         bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8))

@@ -468,10 +468,8 @@ class Link:
 
     def _capacity_bits(self, h, snr: float) -> float:
         """Sum over the data REs of all slots of h ([slots, T, F], true channel) of log2(1 + |h|^2 SNR)."""
-        if self._channel is None:  # AWGN: h = 1 exactly
-            return float(h.shape[0] * self.geometry.data_res) * math.log2(1.0 + snr)
-        g = h.abs().square()[:, self._data_re].cpu().numpy().astype(np.float64)
-        return float(np.log2(1.0 + g * snr).sum())
+        gains = None if self._channel is None else h.abs().square()[:, self._data_re]  # AWGN: h = 1 exactly
+        return capacity_bits(gains, h.shape[0] * self.geometry.data_res, snr)
 
     # -- the public entry point -------------------------------------------------------------------------
     def transmit(
@@ -493,16 +491,9 @@ class Link:
         import sionna.phy as sp
         import torch
 
-        if not isinstance(payload, (bytes, bytearray, memoryview)):
-            raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
-        if isinstance(snr_db, bool) or not isinstance(snr_db, (int, float, np.floating, np.integer)):
-            raise ValueError(f"snr_db must be a number, got {snr_db!r}")
-        snr_db = check_snr_db(snr_db, "snr_db")  # finite, in channels.config.SNR_DB_RANGE
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative int, got {seed!r}")
-        check_harq(harq_max_tx, harq_combining)
-        harq_max_tx = int(harq_max_tx)
-        payload = bytes(payload)
+        payload, snr_db, seed, harq_max_tx = check_transmit_args(
+            payload, snr_db, seed, harq_max_tx, harq_combining
+        )
         self.build(harq=harq_max_tx > 1)
         k = self.payload_bits_per_slot
         bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8))
@@ -555,6 +546,30 @@ class Link:
             capacity_bits=capacity,
             **common,
         )
+
+
+def check_transmit_args(payload, snr_db, seed, harq_max_tx, harq_combining) -> tuple[bytes, float, int, int]:
+    """The arguments of a ``transmit`` (``Link`` and ``channels.abstraction.AbstractLink`` alike), checked
+    and normalised: (payload bytes, SNR in dB, seed, harq_max_tx). TypeError / ValueError name the bad one."""
+    if not isinstance(payload, (bytes, bytearray, memoryview)):
+        raise TypeError(f"payload must be bytes, got {type(payload).__name__}")
+    if isinstance(snr_db, bool) or not isinstance(snr_db, (int, float, np.floating, np.integer)):
+        raise ValueError(f"snr_db must be a number, got {snr_db!r}")
+    snr_db = check_snr_db(snr_db, "snr_db")  # finite, in channels.config.SNR_DB_RANGE
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_harq(harq_max_tx, harq_combining)
+    return bytes(payload), snr_db, int(seed), int(harq_max_tx)
+
+
+def capacity_bits(gains, data_res: int, snr: float) -> float:
+    """Shannon bound over data REs: sum of log2(1 + |h|^2 SNR) over ``gains`` (|h|^2 [slots, data REs],
+    any array or tensor), or ``data_res * log2(1 + SNR)`` when ``gains`` is None (AWGN: h = 1 exactly)."""
+    if gains is None:
+        return float(data_res) * math.log2(1.0 + snr)
+    if hasattr(gains, "cpu"):
+        gains = gains.cpu().numpy()
+    return float(np.log2(1.0 + np.asarray(gains, dtype=np.float64) * snr).sum())
 
 
 def check_harq(harq_max_tx, harq_combining) -> None:
